@@ -1,0 +1,73 @@
+/*
+ * Sources of desired state: a plain directory, or a tree inside a git
+ * repository read through libgit2 without a checkout (any branch, tag or
+ * commit; local path or remote URL fetched into a cache and reused).
+ *
+ * A source is a backend table (like libgit2's ODB backends): the loader only
+ * lists files and reads them by path relative to the source root.
+ */
+#ifndef IBS_STATE_SOURCE_H
+#define IBS_STATE_SOURCE_H
+
+#include "util/vec.h"
+
+#include <stddef.h>
+
+struct ibs_source;
+
+struct ibs_git_options {
+    const char
+        *repo;       /* local path (work tree or bare) or URL (file://, git://, https://, ssh://) */
+    const char *ref; /* branch, tag, remote branch, or (abbreviated) commit; NULL: HEAD */
+    const char *path;      /* sub-directory of the tree to use as root; NULL or "": the top */
+    const char *cache_dir; /* where remote URLs are cloned (bare) and reused; required for URLs */
+};
+
+/* Opens directory `dir` as a source. *out is owned by the caller (ibs_source_free). */
+int ibs_source_open_dir(struct ibs_source **out, const char *dir);
+
+/*
+ * Opens the tree at opts->ref (under opts->path) of opts->repo. Remote URLs
+ * are fetched into a bare repository under opts->cache_dir named after the
+ * URL, and fetched again (not re-cloned) on later calls. IBS_ENOTFOUND when
+ * the ref or path does not exist, with a message naming it.
+ */
+int ibs_source_open_git(struct ibs_source **out, const struct ibs_git_options *opts);
+
+/*
+ * Appends to `out` every regular file below the root, recursively, as
+ * '/'-separated paths relative to the root (heap strings owned by the
+ * caller), sorted bytewise. Directories whose name starts with '.' are
+ * skipped. Symbolic links are not followed.
+ */
+int ibs_source_list(struct ibs_vec *out, struct ibs_source *src);
+
+/*
+ * Reads the file at `path` (relative to the root, '/'-separated, normalised
+ * with ibs_source_normalize) into a NUL-terminated heap buffer *out of
+ * *out_len bytes, owned by the caller. IBS_ENOTFOUND if absent; IBS_EINVALID
+ * if larger than `max_size` bytes or if the path is not a regular file.
+ */
+int ibs_source_read(char **out, size_t *out_len, struct ibs_source *src, const char *path,
+                    size_t max_size);
+
+/*
+ * Resolves `rel` relative to the directory of `base` (both root-relative),
+ * collapsing "." and "..", into a heap string *out. IBS_EINVALID (with a
+ * message) when the result would leave the root, or `rel` is absolute.
+ */
+int ibs_source_normalize(char **out, const char *base, const char *rel);
+
+/* The commit id (40 hex) the tree was read from, or NULL for a directory. */
+const char *ibs_source_commit(const struct ibs_source *src);
+
+/* The name of the root directory (default stack name): last path component. */
+const char *ibs_source_name(const struct ibs_source *src);
+
+/* A display string: "DIR", or "REPO@REF:PATH (commit abcdef123456)". */
+const char *ibs_source_describe(const struct ibs_source *src);
+
+/* Closes the source. Accepts NULL. */
+void ibs_source_free(struct ibs_source *src);
+
+#endif
