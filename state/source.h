@@ -70,4 +70,11 @@ const char *ibs_source_describe(const struct ibs_source *src);
 /* Closes the source. Accepts NULL. */
 void ibs_source_free(struct ibs_source *src);
 
+/*
+ * Releases libgit2's global state (so leak checkers stay quiet). Call at most
+ * once, at exit, after every source is freed and with no other thread using
+ * sources; git sources cannot be opened afterwards.
+ */
+void ibs_source_global_shutdown(void);
+
 #endif
