@@ -58,8 +58,7 @@ void ibs_provider_error_release(struct ibs_provider_error *err);
 
 /* Calls through the table; see struct ibs_provider_ops.call. */
 int ibs_provider_call(struct ibs_value **out, struct ibs_provider_error *err,
-                      struct ibs_provider *p, const char *operation,
-                      const struct ibs_value *input);
+                      struct ibs_provider *p, const char *operation, const struct ibs_value *input);
 
 /*
  * Calls a paginated List operation until the last page, with maxResults 25
