@@ -106,6 +106,16 @@ const struct ibs_api_operation *ibs_api_operation_route(char **out_label, const 
 /* The data type called `name` ("Distribution", "CreateComponentRequest"), or NULL. */
 const struct ibs_api_shape *ibs_api_shape_find(const char *name);
 
+/*
+ * All shapes, sorted by name; *out_count receives the number. Besides the
+ * data types and the operation requests and responses, every member has its
+ * own shape named after it: "Distribution.region", list items
+ * "CreateComponentRequest.supportedOsVersions[]", map keys and values
+ * "CreateComponentRequest.tags{key}" and "CreateComponentRequest.tags{value}"
+ * (ibs_api_shape_find() finds those names too).
+ */
+const struct ibs_api_shape *const *ibs_api_shapes(size_t *out_count);
+
 /* The member `name` of a structure shape, or NULL. */
 const struct ibs_api_member *ibs_api_member_find(const struct ibs_api_shape *shape,
                                                  const char *name);
@@ -151,5 +161,9 @@ int ibs_api_validate(struct ibs_diags *diags, const struct ibs_value *v,
  * compiled patterns are cached. A pattern that fails to compile matches
  * nothing. */
 bool ibs_api_pattern_match(const char *pattern, const char *s, size_t len);
+
+/* Compiles `pattern` into the cache that ibs_api_pattern_match() uses.
+ * Returns 0, IBS_EINVALID with PCRE2's message and offset, or IBS_ENOMEM. */
+int ibs_api_pattern_compile(const char *pattern);
 
 #endif

@@ -6,11 +6,13 @@
 
 #include "util/error.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 static const struct ibs_cmd_entry *const commands[] = {
+    &ibs_cmd_validate_entry,
     &ibs_cmd_version_entry,
 };
 
@@ -54,6 +56,17 @@ int ibs_cmd_report_error(const char *what)
     else
         fprintf(stderr, "ibsync: error: %s\n", e->message[0] ? e->message : "failed");
     return IBS_EXIT_FAILURE;
+}
+
+int ibs_cmd_bad_option(const struct ibs_cmd_entry *entry, char **argv, int opt)
+{
+    const char *arg = argv[optind - 1];
+
+    if (opt == ':')
+        return ibs_cmd_usage_error(entry, "option '%s' needs a value", arg);
+    if (optopt > 0 && optopt < 128 && arg[0] == '-' && arg[1] != '-')
+        return ibs_cmd_usage_error(entry, "unknown option '-%c'", optopt);
+    return ibs_cmd_usage_error(entry, "unknown option '%s'", arg);
 }
 
 int ibs_cmd_wants_help(const struct ibs_cmd_entry *entry, int argc, char **argv)

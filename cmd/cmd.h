@@ -46,6 +46,12 @@ int ibs_cmd_usage_error(const struct ibs_cmd_entry *entry, const char *fmt, ...)
  */
 int ibs_cmd_report_error(const char *what);
 
+/*
+ * Reports the option getopt_long() just rejected (`opt` is '?' or ':', with
+ * ":" leading the optstring) as a usage error; returns IBS_EXIT_USAGE.
+ */
+int ibs_cmd_bad_option(const struct ibs_cmd_entry *entry, char **argv, int opt);
+
 /* Returns 1 if argv holds -h or --help before a "--" (and prints help). */
 int ibs_cmd_wants_help(const struct ibs_cmd_entry *entry, int argc, char **argv);
 

@@ -1,0 +1,64 @@
+/*
+ * Option handling shared by the commands that read desired state
+ * (validate, plan, apply, ...): where the source is and where state lives.
+ */
+#ifndef IBS_CMD_COMMON_H
+#define IBS_CMD_COMMON_H
+
+#include "reconcile/model.h"
+#include "state/source.h"
+#include "util/diag.h"
+
+#include <getopt.h>
+
+struct ibs_cmd_source_args {
+    const char *dir;       /* positional SOURCE directory */
+    const char *repo;      /* --repo */
+    const char *ref;       /* --ref */
+    const char *path;      /* --path */
+    const char *state_dir; /* --state-dir, default .ibsync */
+    const char *stack;     /* --stack */
+};
+
+/* Long options for the source arguments, to append to a command's table. */
+#define IBS_CMD_SOURCE_OPTIONS                                                                     \
+    {"repo", required_argument, NULL, 0x1001}, {"ref", required_argument, NULL, 0x1002},           \
+        {"path", required_argument, NULL, 0x1003}, {"state-dir", required_argument, NULL, 0x1004}, \
+    {                                                                                              \
+        "stack", required_argument, NULL, 0x1005                                                   \
+    }
+
+#define IBS_CMD_SOURCE_HELP                                                                        \
+    "Source of desired state (a directory, or a git repository read without a checkout):\n"        \
+    "  SOURCE               a directory holding *.yaml files (default: .)\n"                       \
+    "  --repo PATH_OR_URL   a git repository: local path or URL (file, git, http(s), ssh)\n"       \
+    "  --ref REF            branch, tag or commit to read (default: HEAD)\n"                       \
+    "  --path SUBDIR        sub-directory of the repository holding the desired state\n"           \
+    "  --state-dir DIR      state directory (git cache, locks, journals; default: .ibsync)\n"      \
+    "  --stack NAME         stack name (default: the Stack document's, else the directory's)\n"
+
+/*
+ * Handles one getopt_long result `opt` (with `optarg`) if it is a source
+ * option; returns 1 if handled, 0 if not.
+ */
+int ibs_cmd_source_option(struct ibs_cmd_source_args *args, int opt, const char *arg);
+
+/*
+ * Checks the combination of source arguments. Returns 0, or prints a usage
+ * error for `cmd` and returns the usage exit code.
+ */
+int ibs_cmd_source_check(const struct ibs_cmd_source_args *args, const char *cmd,
+                         const char *usage);
+
+/* Opens the source described by `args` into *out (caller frees). */
+int ibs_cmd_source_open(struct ibs_source **out, const struct ibs_cmd_source_args *args);
+
+/*
+ * Opens the source and loads the model (caller releases *out with
+ * ibs_model_release even on failure). Diagnostics are printed to stderr.
+ * Returns 0, or an exit code (IBS_EXIT_FAILURE).
+ */
+int ibs_cmd_load_model(struct ibs_model *out, const struct ibs_cmd_source_args *args,
+                       size_t *out_errors);
+
+#endif
