@@ -21,7 +21,7 @@ static int cmd_validate(int argc, char **argv)
 
     opterr = 0;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "+:q", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":q", longopts, NULL)) != -1) {
         if (ibs_cmd_source_option(&args, opt, optarg))
             continue;
         if (opt == 'q') {

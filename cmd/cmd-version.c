@@ -12,7 +12,7 @@ static int cmd_version(int argc, char **argv)
 
     opterr = 0;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "+:", longopts, NULL)) != -1)
+    while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1)
         return ibs_cmd_bad_option(&ibs_cmd_version_entry, argv, opt);
     if (optind < argc)
         return ibs_cmd_usage_error(&ibs_cmd_version_entry, "unexpected argument '%s'",

@@ -11,10 +11,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* clang-format off */
 static const struct ibs_cmd_entry *const commands[] = {
+    &ibs_cmd_emulator_entry,
     &ibs_cmd_validate_entry,
+    &ibs_cmd_plan_entry,
+    &ibs_cmd_apply_entry,
+    &ibs_cmd_destroy_entry,
+    &ibs_cmd_api_entry,
     &ibs_cmd_version_entry,
 };
+/* clang-format on */
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

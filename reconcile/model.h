@@ -39,6 +39,7 @@ struct ibs_kind_info {
     const char *list_op;    /* "ListComponents" */
     const char *delete_op;  /* "DeleteComponent" */
     const char *arn_member; /* request member naming the resource in Get/Delete */
+    const char *get_key;    /* member of the Get response holding the resource */
 };
 
 /* The table entry of `kind`; never NULL for a valid kind. */

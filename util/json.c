@@ -31,6 +31,7 @@
 /* Deeper documents are rejected before cJSON (whose own limit is 1000)
  * recurses into them. */
 #define MAX_DEPTH 512
+#define MAX_NUMBER_LEN 63
 
 enum tok_kind {
     TOK_EOF,
@@ -146,10 +147,45 @@ static bool is_hex(char c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+static unsigned hex4(const char *s)
+{
+    unsigned v = 0;
+    for (size_t i = 0; i < 4; i++) {
+        char c = s[i];
+        v = v * 16 + (unsigned)(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+/*
+ * The \u escape at s[i] (its 4 hex digits checked) must not be half of a
+ * surrogate pair unless the other half follows. Returns the bytes to skip
+ * (6, or 12 for a pair) or an error.
+ */
+static int check_surrogate(const char *s, size_t len, size_t i)
+{
+    unsigned u = hex4(s + i + 2);
+
+    if (u >= 0xdc00 && u <= 0xdfff)
+        return syntax_error(s, len, i, "unpaired UTF-16 surrogate in \\u escape");
+    if (u < 0xd800 || u > 0xdbff)
+        return 6;
+    if (i + 12 > len || s[i + 6] != '\\' || s[i + 7] != 'u')
+        return syntax_error(s, len, i, "unpaired UTF-16 surrogate in \\u escape");
+    for (size_t k = 8; k < 12; k++)
+        if (!is_hex(s[i + k]))
+            return syntax_error(s, len, i + 6, "invalid \\u escape");
+    u = hex4(s + i + 8);
+    if (u < 0xdc00 || u > 0xdfff)
+        return syntax_error(s, len, i, "unpaired UTF-16 surrogate in \\u escape");
+    return 12;
+}
+
 static int lex_string(struct lexer *lx)
 {
     const char *s = lx->s;
     size_t i = lx->pos + 1;
+    int rc;
 
     lx->col++;
     for (;;) {
@@ -175,8 +211,10 @@ static int lex_string(struct lexer *lx)
                         return syntax_error(s, lx->len, i, "invalid \\u escape");
                 if (memcmp(s + i + 2, "0000", 4) == 0)
                     return syntax_error(s, lx->len, i, "\\u0000 in strings is not supported");
-                i += 6;
-                lx->col += 6;
+                if ((rc = check_surrogate(s, lx->len, i)) < 0)
+                    return rc;
+                i += (size_t)rc;
+                lx->col += (unsigned)rc;
                 continue;
             }
             if (!strchr("\"\\/bfnrt", s[i + 1]) || s[i + 1] == '\0')
@@ -229,6 +267,9 @@ static int lex_number(struct lexer *lx)
     }
     if (i < lx->len && (is_digit(s[i]) || s[i] == '.' || s[i] == '-' || s[i] == '+'))
         return syntax_error(s, lx->len, start, "invalid number");
+    /* cJSON reads at most 63 characters of a number. */
+    if (i - start > MAX_NUMBER_LEN)
+        return syntax_error(s, lx->len, start, "number longer than 63 characters");
     lx->col += (unsigned)(i - lx->pos);
     lx->pos = i;
     return 0;
@@ -311,26 +352,126 @@ static int lex_next(struct token *out, struct lexer *lx)
     return 0;
 }
 
-/* The lexical pass: every token valid, nesting within MAX_DEPTH. */
-static int check_tokens(const char *text, size_t len)
+static const char *describe(enum tok_kind kind)
 {
+    switch (kind) {
+    case TOK_EOF:
+        return "end of input";
+    case TOK_BEGIN_OBJECT:
+        return "'{'";
+    case TOK_END_OBJECT:
+        return "'}'";
+    case TOK_BEGIN_ARRAY:
+        return "'['";
+    case TOK_END_ARRAY:
+        return "']'";
+    case TOK_COLON:
+        return "':'";
+    case TOK_COMMA:
+        return "','";
+    case TOK_STRING:
+        return "string";
+    case TOK_NUMBER:
+        return "number";
+    case TOK_TRUE:
+        return "'true'";
+    case TOK_FALSE:
+        return "'false'";
+    case TOK_NULL:
+        return "'null'";
+    }
+    return "token";
+}
+
+static int expected(const char *s, size_t len, const struct token *t, const char *what)
+{
+    char msg[96];
+
+    snprintf(msg, sizeof(msg), "unexpected %s; expected %s", describe(t->kind), what);
+    return syntax_error(s, len, t->start, msg);
+}
+
+enum syn_state {
+    SYN_VALUE,        /* a value */
+    SYN_VALUE_OR_END, /* after '[' */
+    SYN_KEY,          /* after ',' in an object */
+    SYN_KEY_OR_END,   /* after '{' */
+    SYN_COLON,        /* after a key */
+    SYN_COMMA_OR_END, /* after a value in a container */
+    SYN_DONE,         /* after the top-level value */
+};
+
+/*
+ * The validating pass: every token is lexically valid and they form one
+ * JSON value nested at most MAX_DEPTH deep, so errors name the exact token.
+ * cJSON, which parses the same text afterwards, then only has to build.
+ */
+static int check_syntax(const char *text, size_t len)
+{
+    char open[MAX_DEPTH];
+    enum syn_state state = SYN_VALUE;
     struct lexer lx;
     struct token t;
     size_t depth = 0;
     int rc;
 
     lexer_init(&lx, text, len);
-    do {
+    for (;;) {
         if ((rc = lex_next(&t, &lx)))
             return rc;
-        if (t.kind == TOK_BEGIN_OBJECT || t.kind == TOK_BEGIN_ARRAY) {
-            if (++depth > MAX_DEPTH)
-                return syntax_error(text, len, t.start, "nesting deeper than 512 levels");
-        } else if ((t.kind == TOK_END_OBJECT || t.kind == TOK_END_ARRAY) && depth > 0) {
+        switch (state) {
+        case SYN_VALUE:
+        case SYN_VALUE_OR_END:
+            if (t.kind == TOK_END_ARRAY && state == SYN_VALUE_OR_END) {
+                depth--;
+                break;
+            }
+            if (t.kind == TOK_BEGIN_ARRAY || t.kind == TOK_BEGIN_OBJECT) {
+                if (depth == MAX_DEPTH)
+                    return syntax_error(text, len, t.start, "nesting deeper than 512 levels");
+                open[depth++] = t.kind == TOK_BEGIN_ARRAY ? '[' : '{';
+                state = t.kind == TOK_BEGIN_ARRAY ? SYN_VALUE_OR_END : SYN_KEY_OR_END;
+                continue;
+            }
+            if (t.kind < TOK_STRING)
+                return t.kind == TOK_EOF
+                           ? syntax_error(text, len, t.start, "unexpected end of input")
+                           : expected(text, len, &t, "a value");
+            break;
+        case SYN_KEY:
+        case SYN_KEY_OR_END:
+            if (t.kind == TOK_END_OBJECT && state == SYN_KEY_OR_END) {
+                depth--;
+                break;
+            }
+            if (t.kind != TOK_STRING)
+                return expected(text, len, &t,
+                                state == SYN_KEY ? "a string key" : "a string key or '}'");
+            state = SYN_COLON;
+            continue;
+        case SYN_COLON:
+            if (t.kind != TOK_COLON)
+                return expected(text, len, &t, "':'");
+            state = SYN_VALUE;
+            continue;
+        case SYN_COMMA_OR_END:
+            if (t.kind == TOK_COMMA) {
+                state = open[depth - 1] == '[' ? SYN_VALUE : SYN_KEY;
+                continue;
+            }
+            if (t.kind != (open[depth - 1] == '[' ? TOK_END_ARRAY : TOK_END_OBJECT))
+                return expected(text, len, &t,
+                                open[depth - 1] == '[' ? "',' or ']'" : "',' or '}'");
             depth--;
+            break;
+        case SYN_DONE:
+            if (t.kind != TOK_EOF)
+                return syntax_error(text, len, t.start, "unexpected data after the JSON value");
+            return 0;
         }
-    } while (t.kind != TOK_EOF);
-    return 0;
+        /* A value (scalar or closed container) is complete. */
+        state = depth ? SYN_COMMA_OR_END : SYN_DONE;
+    }
 }
 
 /* Next token that carries a value or closes a container. */
@@ -373,7 +514,7 @@ static int number_value(struct ibs_value **out, const char *text, size_t len)
 }
 
 /* Converts `node`, reading its tokens from `lx`. Recursion is bounded by
- * MAX_DEPTH, checked by check_tokens(). */
+ * MAX_DEPTH, checked by check_syntax(). */
 static int convert(struct ibs_value **out, struct lexer *lx, const cJSON *node)
 {
     struct ibs_value *v = NULL, *child = NULL;
@@ -467,17 +608,18 @@ int ibs_json_parse(struct ibs_value **out, const char *text, size_t len)
     int rc;
 
     *out = NULL;
-    if ((rc = check_tokens(text, len)))
+    if ((rc = check_syntax(text, len)))
         return rc;
     root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
-        /* cJSON points at (or just after) the first structural problem. */
-        pos = end && end >= text ? (size_t)(end - text) : 0;
-        return unexpected(text, len, pos < len ? pos : len);
+        /* After check_syntax() only running out of memory is expected here;
+         * cJSON's return_parse_end says where it gave up otherwise. */
+        pos = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
+        return syntax_error(text, len, pos, "cannot parse this value");
     }
     pos = (size_t)(end - text);
-    while (pos < len && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\r' ||
-                         text[pos] == '\n'))
+    while (pos < len &&
+           (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\r' || text[pos] == '\n'))
         pos++;
     if (pos < len) {
         rc = syntax_error(text, len, pos, "unexpected data after the JSON value");
@@ -544,6 +686,30 @@ static void write_string(struct ibs_buf *out, const char *s, size_t len)
     ibs_buf_putc(out, '"');
 }
 
+/*
+ * The shortest "%g" text that reads back as `d`, written without an exponent
+ * when the exponent is 0..16 (so 100.0 is "100", not "1e+02").
+ */
+static void format_double(char *text, size_t size, double d)
+{
+    const char *e;
+    int prec;
+
+    for (prec = 1; prec < 17; prec++) {
+        snprintf(text, size, "%.*g", prec, d);
+        if (strtod(text, NULL) == d)
+            break;
+    }
+    if (prec == 17)
+        snprintf(text, size, "%.17g", d);
+    e = strchr(text, 'e');
+    if (e) {
+        int exp = atoi(e + 1);
+        if (exp >= 0 && exp <= 16)
+            snprintf(text, size, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, d);
+    }
+}
+
 static void write_float(struct ibs_buf *out, double d)
 {
     char text[40];
@@ -552,12 +718,7 @@ static void write_float(struct ibs_buf *out, double d)
         ibs_buf_puts(out, "null");
         return;
     }
-    /* The shortest text that reads back as the same double. */
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(text, sizeof(text), "%.*g", prec, d);
-        if (strtod(text, NULL) == d)
-            break;
-    }
+    format_double(text, sizeof(text), d);
     ibs_buf_puts(out, text);
     /* Keep the value a float when read back. */
     if (!strpbrk(text, ".eE"))

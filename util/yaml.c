@@ -7,8 +7,10 @@
  * checked for size, NUL bytes and UTF-8 validity first; nesting depth, scalar
  * size and the node count are checked as events arrive. Every anchor records
  * the size and height of its subtree, so an alias whose expansion would exceed
- * max_nodes or max_depth fails before anything is copied ("billion laughs"
- * documents fail in microseconds).
+ * max_nodes or max_depth fails before anything is copied. Copies are also
+ * held to a ratio of the nodes actually written (see count_copies()), so a
+ * "billion laughs" document fails after a few MB instead of filling
+ * max_nodes.
  *
  * Errors come in two kinds. Syntax errors (from libfyaml, collected through
  * its diagnostic object so it never prints) and exceeded limits stop parsing
@@ -52,6 +54,10 @@
 #define IMPLICIT_KEY_MAX 1000
 
 #define CORE_TAG "tag:yaml.org,2002:"
+
+/* Alias expansion budget: see count_copies(). */
+#define ALIAS_FLOOR 100000
+#define ALIAS_RATIO 10
 
 void ibs_yaml_limits_init(struct ibs_yaml_limits *limits)
 {
@@ -145,6 +151,28 @@ static void excerpt(char *dst, size_t dstsz, const char *s, size_t len)
         i += n;
     }
     dst[o] = '\0';
+}
+
+/* "a string", "an integer", ... for messages. */
+static const char *type_with_article(enum ibs_value_type type)
+{
+    switch (type) {
+    case IBS_VALUE_NULL:
+        return "null";
+    case IBS_VALUE_BOOL:
+        return "a boolean";
+    case IBS_VALUE_INT:
+        return "an integer";
+    case IBS_VALUE_FLOAT:
+        return "a number";
+    case IBS_VALUE_STRING:
+        return "a string";
+    case IBS_VALUE_LIST:
+        return "a list";
+    case IBS_VALUE_MAP:
+        return "a map";
+    }
+    return "a value";
 }
 
 static int digit_value(char c)
@@ -272,8 +300,8 @@ matched:
 
 static bool is_null_text(const char *s, size_t len)
 {
-    return len == 0 || text_is(s, len, "~") || text_is(s, len, "null") ||
-           text_is(s, len, "Null") || text_is(s, len, "NULL");
+    return len == 0 || text_is(s, len, "~") || text_is(s, len, "null") || text_is(s, len, "Null") ||
+           text_is(s, len, "NULL");
 }
 
 static int bool_text(const char *s, size_t len)
@@ -430,7 +458,8 @@ struct yparse {
     size_t len;
     struct ibs_yaml_limits lim;
 
-    size_t nodes; /* nodes created so far in the stream */
+    size_t nodes;  /* nodes created so far in the stream */
+    size_t copies; /* of which copies made for aliases and merge keys */
     struct frame *stack;
     size_t depth;
     size_t stack_cap;
@@ -521,6 +550,30 @@ static int count_node(struct yparse *p, const struct ibs_loc *loc, size_t n)
         return fatal(p, loc, "too many nodes (more than %zu, counting alias expansions)",
                      p->lim.max_nodes);
     p->nodes += n;
+    return 0;
+}
+
+/*
+ * Counts `n` nodes copied for an alias or a merge key. Besides max_nodes,
+ * copies may not outnumber the nodes written in the input by more than
+ * ALIAS_RATIO to one once they pass ALIAS_FLOOR: real configurations reuse
+ * anchors a few times, while an alias bomb multiplies a handful of nodes
+ * millions of times and would otherwise fill max_nodes (hundreds of MB).
+ */
+static int count_copies(struct yparse *p, const struct ibs_loc *loc, size_t n)
+{
+    size_t written = p->nodes - p->copies;
+    size_t allowed = written > ALIAS_FLOOR / ALIAS_RATIO ? written * ALIAS_RATIO : ALIAS_FLOOR;
+    int rc;
+
+    if (n > allowed || p->copies > allowed - n)
+        return fatal(p, loc,
+                     "aliases expand to more than %zu nodes (the document itself has %zu; "
+                     "an alias bomb?)",
+                     allowed, written);
+    if ((rc = count_node(p, loc, n)))
+        return rc;
+    p->copies += n;
     return 0;
 }
 
@@ -690,8 +743,8 @@ static enum tag_kind tag_kind(struct fy_token *tag)
         const char *name;
         enum tag_kind kind;
     } core[] = {
-        {"str", TAG_STR},     {"int", TAG_INT}, {"float", TAG_FLOAT}, {"bool", TAG_BOOL},
-        {"null", TAG_NULL},   {"map", TAG_MAP}, {"seq", TAG_SEQ},
+        {"str", TAG_STR},   {"int", TAG_INT}, {"float", TAG_FLOAT}, {"bool", TAG_BOOL},
+        {"null", TAG_NULL}, {"map", TAG_MAP}, {"seq", TAG_SEQ},
     };
     size_t len, plen = strlen(CORE_TAG);
     const char *text;
@@ -830,6 +883,7 @@ static const char *anchor_name_at(const void *ctx, size_t idx)
  * anchor's index. */
 static int anchor_add(struct yparse *p, struct fy_token *tok, size_t *out)
 {
+    struct anchor *a;
     const char *text;
     size_t len;
     char *name;
@@ -839,7 +893,7 @@ static int anchor_add(struct yparse *p, struct fy_token *tok, size_t *out)
         return fail_rc(p, ibs_error_set(IBS_ERROR, "cannot read an anchor name"));
     if (p->nanchors == p->anchors_cap) {
         size_t ncap = p->anchors_cap ? p->anchors_cap * 2 : 16;
-        struct anchor *a = realloc(p->anchors, ncap * sizeof(*a));
+        a = realloc(p->anchors, ncap * sizeof(*a));
         if (!a)
             return fail_rc(p, ibs_error_oom());
         p->anchors = a;
@@ -850,8 +904,11 @@ static int anchor_add(struct yparse *p, struct fy_token *tok, size_t *out)
         return fail_rc(p, ibs_error_oom());
     memcpy(name, text, len);
     name[len] = '\0';
-    p->anchors[p->nanchors] = (struct anchor){name, NULL, 0, 0};
-    p->nanchors++;
+    a = &p->anchors[p->nanchors++];
+    a->name = name;
+    a->node = NULL;
+    a->size = 0;
+    a->height = 0;
     /* A later anchor of the same name replaces the earlier one. */
     if (keyset_put(&p->anchor_set, anchor_name_at, p, p->nanchors - 1))
         return fail_rc(p, IBS_ENOMEM);
@@ -908,8 +965,8 @@ static int accept_key(struct yparse *p, struct frame *f, struct ibs_value *key, 
     int rc;
 
     if (key->type == IBS_VALUE_LIST || key->type == IBS_VALUE_MAP) {
-        rc = report(p, &key->loc, "mapping key must be a scalar, not a %s",
-                    ibs_value_type_name(key->type));
+        rc = report(p, &key->loc, "mapping key must be a scalar, not %s",
+                    type_with_article(key->type));
         f->skip_value = true;
         return rc ? rc : bury(p, key);
     }
@@ -923,8 +980,10 @@ static int accept_key(struct yparse *p, struct frame *f, struct ibs_value *key, 
     if (first != SIZE_MAX) {
         excerpt(text, sizeof(text), key->str, key->len);
         if ((rc = report(p, &key->loc, "duplicate key \"%s\" (first at line %u)", text,
-                         f->node->u.members[first].key_loc.line)))
+                         f->node->u.members[first].key_loc.line))) {
+            ibs_value_free(key);
             return rc;
+        }
     }
     f->key = key;
     f->key_anchored = anchored;
@@ -1075,8 +1134,8 @@ static int apply_merge(struct yparse *p, struct frame *f)
     for (size_t s = 0; s < nsources; s++) {
         if (sources[s]->type != IBS_VALUE_MAP)
             return report(p, &sources[s]->loc,
-                          "merge key \"<<\" needs a map or a list of maps, not a %s",
-                          ibs_value_type_name(sources[s]->type));
+                          "merge key \"<<\" needs a map or a list of maps, not %s",
+                          type_with_article(sources[s]->type));
     }
     merged = ibs_value_new_map();
     if (!merged)
@@ -1091,7 +1150,7 @@ static int apply_merge(struct yparse *p, struct frame *f)
                 keyset_find(&seen, member_key_at, merged, m->key) != SIZE_MAX)
                 continue;
             n = count_tree(m->value, p->lim.max_nodes);
-            if ((rc = count_node(p, &map->u.members[mi].key_loc, n)))
+            if ((rc = count_copies(p, &map->u.members[mi].key_loc, n)))
                 goto done;
             if ((rc = ibs_value_clone(&copy, m->value)) ||
                 (rc = ibs_value_map_append(merged, m->key, strlen(m->key), m->key_loc, copy))) {
@@ -1143,7 +1202,7 @@ static int end_collection(struct yparse *p)
             ibs_value_free(f->key);
         f->key = NULL;
     }
-    if (!rc && f->merge && !p->doc_failed)
+    if (!rc && f->merge)
         rc = apply_merge(p, f);
     keyset_release(&f->keys);
     if (f->anchor) {
@@ -1160,17 +1219,127 @@ static int end_collection(struct yparse *p)
     return attach(p, node, height, f->anchor != 0, false);
 }
 
+/*
+ * Indentation of the first non-blank content line of a block scalar whose
+ * content starts at `m`, or SIZE_MAX when there is none.
+ */
+static size_t block_content_indent(const struct yparse *p, const struct fy_mark *m)
+{
+    size_t i = m->input_pos;
+
+    while (i < p->len) {
+        size_t start = i;
+        while (i < p->len && p->data[i] == ' ')
+            i++;
+        if (i < p->len && !is_break(p->data[i]) && !is_blank(p->data[i]))
+            return i - start;
+        while (i < p->len && !is_break(p->data[i]))
+            i++;
+        i++;
+    }
+    return SIZE_MAX;
+}
+
+/*
+ * libfyaml 0.7.12 misreads a top-level block scalar whose content is not
+ * indented ("--- |" then "a" and "  x" at column 0 and 2): it returns
+ * truncated text or uninitialised bytes. YAML allows that form, but such a
+ * document is refused rather than read wrongly.
+ */
+static bool unindented_top_block(const struct yparse *p, struct fy_token *tok,
+                                 enum fy_scalar_style style)
+{
+    const struct fy_mark *m;
+
+    if (p->depth != 0 || (style != FYSS_LITERAL && style != FYSS_FOLDED))
+        return false;
+    m = fy_token_start_mark(tok);
+    return m && m->column == 0 && m->input_pos <= p->len && block_content_indent(p, m) == 0;
+}
+
+/*
+ * Single-quoted scalars with escaped quotes are decoded here: libfyaml
+ * 0.7.12 leaks a buffer in fy_token_get_text() for a run of five or more
+ * "''" escapes. The rules (YAML 1.2, 7.3.2): "''" is a quote; a line break
+ * folds to a space, or to n newlines when n empty lines follow it; blanks
+ * around line breaks are dropped. Returns 1 when the text was decoded into
+ * `out`, 0 when libfyaml should read it (no escapes), or IBS_ENOMEM.
+ */
+static int decode_single_quoted(struct ibs_buf *out, const struct yparse *p, struct fy_token *tok)
+{
+    const struct fy_mark *m = fy_token_start_mark(tok);
+    const char *s;
+    size_t i, end, n, breaks = 0;
+    bool escapes = false, first = true;
+
+    if (!m || m->input_pos == 0 || m->input_pos > p->len || p->data[m->input_pos - 1] != '\'')
+        return 0;
+    s = p->data;
+    /* The content runs to the first quote that is not part of "''". */
+    for (end = m->input_pos; end < p->len; end++) {
+        if (s[end] != '\'')
+            continue;
+        if (end + 1 < p->len && s[end + 1] == '\'') {
+            escapes = true;
+            end++;
+            continue;
+        }
+        break;
+    }
+    if (!escapes || end >= p->len)
+        return 0;
+    i = m->input_pos;
+    while (i <= end) {
+        size_t ls = i, le;
+        /* One line of content: [ls, le), then its line break (if any). */
+        while (i < end && !is_break(s[i]))
+            i++;
+        le = i;
+        if (!first)
+            while (ls < le && is_blank(s[ls]))
+                ls++;
+        if (le < end)
+            while (le > ls && is_blank(s[le - 1]))
+                le--;
+        if (!first) {
+            if (ls == le && i < end) {
+                breaks++; /* an empty line */
+            } else {
+                if (breaks)
+                    for (n = 0; n < breaks; n++)
+                        ibs_buf_putc(out, '\n');
+                else
+                    ibs_buf_putc(out, ' ');
+                breaks = 0;
+            }
+        }
+        if (first || ls < le || i >= end) {
+            for (size_t k = ls; k < le; k++) {
+                ibs_buf_putc(out, s[k]);
+                if (s[k] == '\'')
+                    k++; /* the second quote of "''" */
+            }
+        }
+        first = false;
+        if (i >= end)
+            break;
+        i += s[i] == '\r' && i + 1 < end && s[i + 1] == '\n' ? 2 : 1;
+    }
+    return ibs_buf_oom(out) ? IBS_ENOMEM : 1;
+}
+
 static int on_scalar(struct yparse *p, struct fy_event *ev)
 {
     struct fy_token *tok = ev->scalar.value;
     struct ibs_value *v = NULL;
     enum fy_scalar_style style = tok ? fy_token_scalar_style(tok) : FYSS_PLAIN;
     enum tag_kind tk = tag_kind(ev->scalar.tag);
+    struct ibs_buf decoded = IBS_BUF_INIT;
     const char *text = "";
     size_t len = 0, aidx = 0;
     struct ibs_loc loc;
     bool known;
-    int rc;
+    int rc = 0;
 
     loc = node_loc(p, ev->scalar.anchor, ev->scalar.tag, tok, &known);
     if (!known && p->depth) {
@@ -1180,41 +1349,54 @@ static int on_scalar(struct yparse *p, struct fy_event *ev)
     } else if (!known) {
         loc = p->doc_loc;
     }
+    if (tok && unindented_top_block(p, tok, style))
+        return fatal(p, &loc, "a top-level block scalar must be indented");
     if (tok) {
         len = fy_token_get_text_length(tok);
         if (len == (size_t)-1)
             return fail_rc(p, ibs_error_set(IBS_ENOMEM, "cannot read a YAML scalar"));
         if (len > p->lim.max_scalar)
-            return fatal(p, &loc, "scalar is %zu bytes; the limit is %zu", len,
-                         p->lim.max_scalar);
-        text = fy_token_get_text(tok, &len);
+            return fatal(p, &loc, "scalar is %zu bytes; the limit is %zu", len, p->lim.max_scalar);
+        rc = style == FYSS_SINGLE_QUOTED ? decode_single_quoted(&decoded, p, tok) : 0;
+        if (rc < 0)
+            return fail_rc(p, ibs_error_oom());
+        if (rc == 1) {
+            text = decoded.ptr;
+            len = decoded.size;
+        } else {
+            text = fy_token_get_text(tok, &len);
+        }
         if (!text)
             return fail_rc(p, ibs_error_set(IBS_ENOMEM, "cannot read a YAML scalar"));
     }
     if ((rc = count_node(p, &loc, 1)))
-        return rc;
+        goto done;
     v = ibs_value_new_stringn(text, len);
-    if (!v)
-        return fail_rc(p, IBS_ENOMEM);
+    if (!v) {
+        rc = fail_rc(p, IBS_ENOMEM);
+        goto done;
+    }
     v->loc = loc;
     v->quoted = style != FYSS_PLAIN;
     if (tk != TAG_NONE) {
-        if ((rc = apply_scalar_tag(p, v, tk, ev->scalar.tag))) {
-            ibs_value_free(v);
-            return rc;
-        }
+        if ((rc = apply_scalar_tag(p, v, tk, ev->scalar.tag)))
+            goto done;
     } else if (style == FYSS_PLAIN) {
         resolve_plain(v->str, v->len, v);
     }
     if (ev->scalar.anchor) {
-        if ((rc = anchor_add(p, ev->scalar.anchor, &aidx))) {
-            ibs_value_free(v);
-            return rc;
-        }
-        p->anchors[aidx] = (struct anchor){p->anchors[aidx].name, v, 1, 0};
+        if ((rc = anchor_add(p, ev->scalar.anchor, &aidx)))
+            goto done;
+        p->anchors[aidx].node = v;
+        p->anchors[aidx].size = 1;
     }
-    return attach(p, v, 0, ev->scalar.anchor != NULL,
-                  style == FYSS_PLAIN && tk == TAG_NONE && text_is(v->str, v->len, "<<"));
+    rc = attach(p, v, 0, ev->scalar.anchor != NULL,
+                style == FYSS_PLAIN && tk == TAG_NONE && text_is(v->str, v->len, "<<"));
+    v = NULL; /* attach() owns it, even on failure */
+done:
+    ibs_value_free(v);
+    ibs_buf_release(&decoded);
+    return rc;
 }
 
 static int on_alias(struct yparse *p, struct fy_event *ev)
@@ -1254,7 +1436,7 @@ static int on_alias(struct yparse *p, struct fy_event *ev)
     }
     if (p->depth + a->height > p->lim.max_depth)
         return fatal(p, &loc, "nesting deeper than %zu levels", p->lim.max_depth);
-    if ((rc = count_node(p, &loc, a->size)))
+    if ((rc = count_copies(p, &loc, a->size)))
         return rc;
     if ((rc = ibs_value_clone(&copy, a->node)))
         return fail_rc(p, rc);
@@ -1674,6 +1856,30 @@ static void put_literal(struct ibs_buf *out, const char *s, size_t len, size_t i
         ibs_buf_putc(out, '\n');
 }
 
+/*
+ * The shortest "%g" text that reads back as `d`, written without an exponent
+ * when the exponent is 0..16 (so 100.0 is "100", not "1e+02").
+ */
+static void format_double(char *text, size_t size, double d)
+{
+    const char *e;
+    int prec;
+
+    for (prec = 1; prec < 17; prec++) {
+        snprintf(text, size, "%.*g", prec, d);
+        if (strtod(text, NULL) == d)
+            break;
+    }
+    if (prec == 17)
+        snprintf(text, size, "%.17g", d);
+    e = strchr(text, 'e');
+    if (e) {
+        int exp = atoi(e + 1);
+        if (exp >= 0 && exp <= 16)
+            snprintf(text, size, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, d);
+    }
+}
+
 static void put_float(struct ibs_buf *out, double d)
 {
     char text[40];
@@ -1686,12 +1892,7 @@ static void put_float(struct ibs_buf *out, double d)
         ibs_buf_puts(out, d < 0 ? "-.inf" : ".inf");
         return;
     }
-    /* The shortest text that reads back as the same double. */
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(text, sizeof(text), "%.*g", prec, d);
-        if (strtod(text, NULL) == d)
-            break;
-    }
+    format_double(text, sizeof(text), d);
     ibs_buf_puts(out, text);
     if (!strpbrk(text, ".eEn"))
         ibs_buf_puts(out, ".0");

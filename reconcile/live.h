@@ -1,0 +1,72 @@
+/*
+ * Live state: what an Image Builder account holds, read through a provider.
+ *
+ * Reading is driven by the List calls (owner Self, every page). Versioned
+ * kinds list their versions; components and workflows also need their build
+ * versions (List*BuildVersions) for tags and the build ARN. Details (Get*)
+ * are fetched only when the plan needs them (ibs_live_detail).
+ *
+ * Resources ibsync manages carry the tags ibsync:stack=<stack> and
+ * ibsync:hash=<content hash>; only those are ever pruned.
+ */
+#ifndef IBS_RECONCILE_LIVE_H
+#define IBS_RECONCILE_LIVE_H
+
+#include "providers/provider.h"
+#include "reconcile/model.h"
+#include "util/value.h"
+#include "util/vec.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define IBS_TAG_STACK "ibsync:stack"
+#define IBS_TAG_HASH "ibsync:hash"
+#define IBS_TAG_RETAIN "ibsync:deletion-policy"
+
+struct ibs_live_resource {
+    enum ibs_kind kind;
+    char *arn;       /* resource ARN; for versioned kinds the version ARN
+                        (component/name/1.0.0) */
+    char *build_arn; /* components and workflows: the build version ARN used by
+                        Get, Delete and tags; else a copy of arn */
+    char *name;
+    char *version;             /* versioned kinds, else NULL */
+    struct ibs_value *tags;    /* map (never NULL) */
+    struct ibs_value *summary; /* the List entry */
+    struct ibs_value *detail;  /* the Get answer's resource, NULL until fetched */
+    const char *date_updated;  /* borrowed from summary, or NULL */
+    const char *stack;         /* tag ibsync:stack (borrowed), or NULL */
+    const char *hash;          /* tag ibsync:hash (borrowed), or NULL */
+    bool retain;               /* tag ibsync:deletion-policy=Retain */
+};
+
+struct ibs_live {
+    struct ibs_vec resources; /* struct ibs_live_resource * (owned) */
+    char *account;            /* from the ARNs or the provider, NULL if unknown */
+    size_t calls;             /* API calls made by ibs_live_read and ibs_live_detail */
+};
+
+void ibs_live_init(struct ibs_live *live);
+void ibs_live_release(struct ibs_live *live);
+
+/* Reads every Self-owned resource of every kind into `live` (initialised by
+ * the caller). */
+int ibs_live_read(struct ibs_live *live, struct ibs_provider *p);
+
+/*
+ * Fetches (once) the full resource of `r` with its Get call; *out is
+ * borrowed from `r`.
+ */
+int ibs_live_detail(const struct ibs_value **out, struct ibs_live *live, struct ibs_provider *p,
+                    struct ibs_live_resource *r);
+
+/* All live resources of `kind` called `name` (any version) into `out`
+ * (borrowed pointers). Names compare exactly. */
+int ibs_live_find(struct ibs_vec *out, const struct ibs_live *live, enum ibs_kind kind,
+                  const char *name);
+
+/* The account id in field 5 of an ARN into out (13 bytes), or "" . */
+void ibs_live_arn_account(char out[13], const char *arn);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * Rendering plans for people: a Terraform-like text plan for terminals and
+ * CI logs, and a Markdown rendering for pull-request comments. The JSON form
+ * is ibs_plan_to_value() written with util/json.h. Rendering appends to a
+ * buffer; printing is the caller's business.
+ */
+#ifndef IBS_RECONCILE_RENDER_H
+#define IBS_RECONCILE_RENDER_H
+
+#include "reconcile/plan.h"
+#include "util/buf.h"
+
+/* The marker line that starts every Markdown plan, so that a CI job can find
+ * and update its earlier comment: "<!-- ibsync-plan stack=NAME -->". */
+#define IBS_RENDER_MARKDOWN_MARKER "<!-- ibsync-plan"
+
+enum {
+    IBS_RENDER_COLOR = 1 << 0, /* ANSI colours for terminals */
+};
+
+/* Appends the text plan. */
+int ibs_render_text(struct ibs_buf *out, const struct ibs_plan *plan, unsigned flags);
+
+/* Appends the Markdown plan (summary table, destructive actions first,
+ * details in collapsible sections, the commit and source, the marker). */
+int ibs_render_markdown(struct ibs_buf *out, const struct ibs_plan *plan);
+
+/* The one-line summary: "Plan: 3 to create, 1 new version, ...". */
+int ibs_render_summary(struct ibs_buf *out, const struct ibs_plan *plan);
+
+/* The marker for a stack: the first line of ibs_render_markdown(). */
+int ibs_render_markdown_marker(struct ibs_buf *out, const char *stack);
+
+#endif
