@@ -31,6 +31,7 @@ extern const struct ibs_cmd_entry ibs_cmd_plan_entry;
 extern const struct ibs_cmd_entry ibs_cmd_apply_entry;
 extern const struct ibs_cmd_entry ibs_cmd_destroy_entry;
 extern const struct ibs_cmd_entry ibs_cmd_api_entry;
+extern const struct ibs_cmd_entry ibs_cmd_diff_entry;
 
 /* Runs the CLI; returns the process exit code. */
 int ibs_cmd_main(int argc, char **argv);

@@ -28,6 +28,9 @@ int ibs_cmd_source_option(struct ibs_cmd_source_args *args, int opt, const char 
     case 0x1005:
         args->stack = arg;
         return 1;
+    case 0x1006:
+        args->name_prefix = arg;
+        return 1;
     default:
         return 0;
     }
@@ -75,7 +78,7 @@ int ibs_cmd_load_model(struct ibs_model *out, const struct ibs_cmd_source_args *
     struct ibs_source *src = NULL;
     struct ibs_diags diags;
     struct ibs_buf text = IBS_BUF_INIT;
-    struct ibs_loader_options lo = {0, args->stack};
+    struct ibs_loader_options lo = {0, args->stack, args->name_prefix};
     int rc, exit_code = IBS_EXIT_OK;
 
     ibs_diag_init(&diags);

@@ -12,21 +12,25 @@
 #include <getopt.h>
 
 struct ibs_cmd_source_args {
-    const char *dir;       /* positional SOURCE directory */
-    const char *repo;      /* --repo */
-    const char *ref;       /* --ref */
-    const char *path;      /* --path */
-    const char *state_dir; /* --state-dir, default .ibsync */
-    const char *stack;     /* --stack */
+    const char *dir;         /* positional SOURCE directory */
+    const char *repo;        /* --repo */
+    const char *ref;         /* --ref */
+    const char *path;        /* --path */
+    const char *state_dir;   /* --state-dir, default .ibsync */
+    const char *stack;       /* --stack */
+    const char *name_prefix; /* --name-prefix */
 };
 
 /* Long options for the source arguments, to append to a command's table. */
-#define IBS_CMD_SOURCE_OPTIONS                                                                     \
-    {"repo", required_argument, NULL, 0x1001}, {"ref", required_argument, NULL, 0x1002},           \
-        {"path", required_argument, NULL, 0x1003}, {"state-dir", required_argument, NULL, 0x1004}, \
-    {                                                                                              \
-        "stack", required_argument, NULL, 0x1005                                                   \
-    }
+/* clang-format off */
+#define IBS_CMD_SOURCE_OPTIONS \
+    {"repo", required_argument, NULL, 0x1001}, \
+    {"ref", required_argument, NULL, 0x1002}, \
+    {"path", required_argument, NULL, 0x1003}, \
+    {"state-dir", required_argument, NULL, 0x1004}, \
+    {"stack", required_argument, NULL, 0x1005}, \
+    {"name-prefix", required_argument, NULL, 0x1006}
+/* clang-format on */
 
 #define IBS_CMD_SOURCE_HELP                                                                        \
     "Source of desired state (a directory, or a git repository read without a checkout):\n"        \
@@ -35,7 +39,8 @@ struct ibs_cmd_source_args {
     "  --ref REF            branch, tag or commit to read (default: HEAD)\n"                       \
     "  --path SUBDIR        sub-directory of the repository holding the desired state\n"           \
     "  --state-dir DIR      state directory (git cache, locks, journals; default: .ibsync)\n"      \
-    "  --stack NAME         stack name (default: the Stack document's, else the directory's)\n"
+    "  --stack NAME         stack name (default: the Stack document's, else the directory's)\n"    \
+    "  --name-prefix PREFIX prefix every resource name (preview stacks; use with --stack)\n"
 
 /*
  * Handles one getopt_long result `opt` (with `optarg`) if it is a source

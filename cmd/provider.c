@@ -1,6 +1,9 @@
 /* Provider selection for commands; see provider.h. */
 #include "cmd/provider.h"
 
+#include "providers/aws/client.h"
+#include "providers/aws/config_file.h"
+#include "providers/aws/credentials.h"
 #include "providers/emulator/emulator.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -77,14 +80,79 @@ done:
     return rc;
 }
 
+static void debug_log(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "ibsync: debug: %s\n", line);
+}
+
+static void chain_free(void *ctx)
+{
+    ibs_aws_credentials_chain_free(ctx);
+}
+
+/* AWS (or an Image Builder endpoint such as `ibsync emulator`): the shared
+ * config and credential chain the AWS CLI users know. The Stack's region
+ * counts as --region when none is given. */
+static int open_aws(struct ibs_provider **out, const struct ibs_cmd_provider_args *args,
+                    const char *stack_region)
+{
+    struct ibs_aws_config_options co;
+    struct ibs_aws_settings st;
+    struct ibs_aws_chain_options cho;
+    struct ibs_aws_credentials_chain *chain = NULL;
+    struct ibs_aws_config ac;
+    int rc;
+
+    memset(&co, 0, sizeof(co));
+    memset(&st, 0, sizeof(st));
+    co.profile = args->profile;
+    co.region = args->region && *args->region ? args->region : stack_region;
+    co.service = "imagebuilder";
+    if ((rc = ibs_aws_config_resolve(&st, &co)))
+        goto done;
+    memset(&ac, 0, sizeof(ac));
+    if (args->max_attempts) {
+        char *end;
+        long n = strtol(args->max_attempts, &end, 10);
+        if (*end || n < 1 || n > 100) {
+            rc = ibs_error_set(IBS_EINVALID, "--max-attempts must be 1 to 100, not \"%s\"",
+                               args->max_attempts);
+            goto done;
+        }
+        ac.max_attempts = (unsigned)n;
+    } else {
+        ac.max_attempts = st.max_attempts;
+    }
+    memset(&cho, 0, sizeof(cho));
+    cho.config = co;
+    cho.config.region = st.region;
+    cho.http.ca_bundle = st.ca_bundle;
+    cho.http.log = args->debug ? debug_log : NULL;
+    if ((rc = ibs_aws_credentials_chain_new(&chain, &cho)))
+        goto done;
+    ac.region = st.region;
+    ac.endpoint_url = args->endpoint ? args->endpoint : st.endpoint_url;
+    ac.use_fips = st.use_fips_endpoint ? 1 : -1;
+    ac.use_dualstack = st.use_dualstack_endpoint ? 1 : -1;
+    ac.http.ca_bundle = st.ca_bundle;
+    ac.http.log = args->debug ? debug_log : NULL;
+    ac.get_credentials = ibs_aws_credentials_chain_callback;
+    ac.credentials_ctx = chain;
+    ac.credentials_free = chain_free;
+    chain = NULL; /* owned by the provider from here on, even on failure */
+    rc = ibs_aws_provider_new(out, &ac);
+done:
+    ibs_aws_credentials_chain_free(chain);
+    ibs_aws_config_settings_release(&st);
+    return rc;
+}
+
 int ibs_cmd_provider_open(struct ibs_provider **out, const struct ibs_cmd_provider_args *args,
                           const char *stack_region, const char *state_dir)
 {
-    const char *region = pick_region(args, stack_region);
-
     *out = NULL;
     if (args->local)
-        return open_local(out, args, region, state_dir);
-    return ibs_error_set(IBS_EUNSUPPORTED,
-                         "the AWS provider is not built into this ibsync yet; use --local");
+        return open_local(out, args, pick_region(args, stack_region), state_dir);
+    return open_aws(out, args, stack_region);
 }

@@ -21,13 +21,15 @@ struct ibs_cmd_provider_args {
     bool debug;               /* --debug */
 };
 
-#define IBS_CMD_PROVIDER_OPTIONS                                                                   \
-    {"local", optional_argument, NULL, 0x1101}, {"endpoint-url", required_argument, NULL, 0x1102}, \
-        {"region", required_argument, NULL, 0x1103}, {"profile", required_argument, NULL, 0x1104}, \
-        {"max-attempts", required_argument, NULL, 0x1105},                                         \
-    {                                                                                              \
-        "debug", no_argument, NULL, 0x1106                                                         \
-    }
+/* clang-format off */
+#define IBS_CMD_PROVIDER_OPTIONS \
+    {"local", optional_argument, NULL, 0x1101}, \
+    {"endpoint-url", required_argument, NULL, 0x1102}, \
+    {"region", required_argument, NULL, 0x1103}, \
+    {"profile", required_argument, NULL, 0x1104}, \
+    {"max-attempts", required_argument, NULL, 0x1105}, \
+    {"debug", no_argument, NULL, 0x1106}
+/* clang-format on */
 
 #define IBS_CMD_PROVIDER_HELP                                                                      \
     "Account:\n"                                                                                   \

@@ -346,7 +346,7 @@ int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
     if (run->plan_file) {
         if ((rc = ibs_planfile_read(&saved, run->plan_file)) ||
             (rc = ibs_plan_from_value(&plan, saved))) {
-            exit_code = ibs_cmd_report_error(run->plan_file);
+            exit_code = ibs_cmd_report_error(NULL);
             goto done;
         }
         if ((rc = ibs_cmd_provider_open(&p, &run->provider, plan.region, state_dir(run)))) {
@@ -354,8 +354,16 @@ int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
             goto done;
         }
     } else {
-        if ((exit_code = ibs_cmd_load_model(&model, &run->source, NULL)))
+        if (run->destroy && run->source.stack && !run->source.dir && !run->source.repo) {
+            /* destroy --stack NAME needs no desired state: everything tagged
+             * with the stack goes. */
+            if (!(model.stack.name = strdup(run->source.stack))) {
+                exit_code = ibs_cmd_report_error(NULL);
+                goto done;
+            }
+        } else if ((exit_code = ibs_cmd_load_model(&model, &run->source, NULL))) {
             goto done;
+        }
         if ((rc = ibs_cmd_provider_open(&p, &run->provider, model.stack.region, state_dir(run)))) {
             exit_code = ibs_cmd_report_error("opening the account");
             goto done;

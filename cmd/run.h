@@ -46,14 +46,16 @@ int ibs_cmd_run_reconcile(struct ibs_cmd_run *run);
  */
 int ibs_cmd_run_option(struct ibs_cmd_run *run, const char *cmd, int opt, const char *arg);
 
-#define IBS_CMD_RUN_OPTIONS                                                                        \
-    {"target", required_argument, NULL, 0x1201}, {"exclude", required_argument, NULL, 0x1202},     \
-        {"format", required_argument, NULL, 0x1203},                                               \
-        {"parallelism", required_argument, NULL, 0x1204},                                          \
-        {"keep-going", no_argument, NULL, 0x1205}, {"auto-approve", no_argument, NULL, 0x1206},    \
-        {"detailed-exitcode", no_argument, NULL, 0x1207},                                          \
-    {                                                                                              \
-        "out", required_argument, NULL, 'o'                                                        \
-    }
+/* clang-format off */
+#define IBS_CMD_RUN_OPTIONS \
+    {"target", required_argument, NULL, 0x1201}, \
+    {"exclude", required_argument, NULL, 0x1202}, \
+    {"format", required_argument, NULL, 0x1203}, \
+    {"parallelism", required_argument, NULL, 0x1204}, \
+    {"keep-going", no_argument, NULL, 0x1205}, \
+    {"auto-approve", no_argument, NULL, 0x1206}, \
+    {"detailed-exitcode", no_argument, NULL, 0x1207}, \
+    {"out", required_argument, NULL, 'o'}
+/* clang-format on */
 
 #endif

@@ -1035,6 +1035,69 @@ done:
     return rc;
 }
 
+/* --- preview stacks --------------------------------------------------------- */
+
+/* Renames every resource to PREFIX+name (refs follow, since they point at
+ * resources), including recipe names in lifecycle policy selections, and
+ * checks the new names against the API's rules. */
+static int apply_prefix(struct loader *ld, const char *prefix)
+{
+    struct ibs_model *m = ld->model;
+    int rc = 0;
+
+    for (size_t i = 0; !rc && i < m->resources.count; i++) {
+        struct ibs_resource *r = m->resources.items[i];
+        const struct ibs_kind_info *info = ibs_model_kind_info(r->kind);
+        char shape_name[96];
+        const struct ibs_api_shape *request;
+        struct ibs_value *name;
+        struct ibs_buf b = IBS_BUF_INIT;
+
+        ibs_buf_printf(&b, "%s%s", prefix, r->name);
+        if (!(name = ibs_value_new_string(b.ptr))) {
+            ibs_buf_release(&b);
+            return IBS_ENOMEM;
+        }
+        name->loc = r->loc;
+        free(r->name);
+        r->name = ibs_buf_detach(&b);
+        if (!r->name) {
+            ibs_value_free(name);
+            return IBS_ENOMEM;
+        }
+        snprintf(shape_name, sizeof(shape_name), "%sRequest", info->create_op);
+        request = ibs_api_shape_find(shape_name);
+        if (request)
+            rc = validate_member(ld, request, "name", name, "metadata.name");
+        ibs_value_free(name);
+    }
+    for (size_t i = 0; !rc && i < m->resources.count; i++) {
+        struct ibs_resource *r = m->resources.items[i];
+        const struct ibs_value *sel = ibs_value_map_get(r->spec, "resourceSelection");
+        struct ibs_value *recipes = (struct ibs_value *)ibs_value_map_get(sel, "recipes");
+        if (r->kind != IBS_KIND_LIFECYCLE_POLICY || !recipes || recipes->type != IBS_VALUE_LIST)
+            continue;
+        for (size_t k = 0; !rc && k < recipes->count; k++) {
+            struct ibs_value *item = recipes->u.items[k];
+            const char *n = ibs_value_map_get_str(item, "name");
+            struct ibs_buf b = IBS_BUF_INIT;
+            char orig[256];
+            if (!n)
+                continue;
+            snprintf(orig, sizeof(orig), "%s%s", prefix, n);
+            if (!ibs_model_find(m, IBS_KIND_IMAGE_RECIPE, orig, NULL) &&
+                !ibs_model_find(m, IBS_KIND_CONTAINER_RECIPE, orig, NULL))
+                continue;
+            ibs_buf_puts(&b, orig);
+            if ((rc = ibs_buf_oom(&b)))
+                break;
+            rc = ibs_value_map_set(item, "name", ibs_value_new_string(b.ptr));
+            ibs_buf_release(&b);
+        }
+    }
+    return rc;
+}
+
 /* --- driver ---------------------------------------------------------------- */
 
 static int merge_diags(struct ibs_diags *into, const struct ibs_diags *from)
@@ -1072,6 +1135,9 @@ static int run(struct loader *ld, const char *default_name, const struct ibs_loa
                 return rc;
     }
     if ((rc = cross_checks(ld)))
+        return rc;
+    if (opts && opts->name_prefix && *opts->name_prefix &&
+        (rc = apply_prefix(ld, opts->name_prefix)))
         return rc;
     if (opts && opts->stack_name) {
         free(m->stack.name);

@@ -18,6 +18,10 @@
 struct ibs_loader_options {
     size_t max_file_size;   /* bytes per file; 0: 16 MiB */
     const char *stack_name; /* overrides the Stack document's name, or NULL */
+    /* Preview stacks: every resource name gets this prefix (refs follow), or
+     * NULL. Combined with stack_name, a pull request can apply its own
+     * throw-away copy of the desired state. */
+    const char *name_prefix;
 };
 
 /*

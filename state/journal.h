@@ -53,7 +53,8 @@ int ibs_journal_append(struct ibs_journal *j, const struct ibs_value *record);
  * is skipped and counted in *out_torn (0 or 1; out_torn may be NULL).
  * IBS_ENOTFOUND when there is no journal (none yet, or archived).
  * IBS_EINVALID when any other line is not a JSON object, with a message
- * naming the file and the line number. On failure `out` is unchanged.
+ * naming the file and the line number. On failure `out` holds the items it
+ * held before (its array may have been reallocated: release it as usual).
  */
 int ibs_journal_replay(struct ibs_vec *out, const char *state_dir, const char *key,
                        size_t *out_torn);

@@ -226,35 +226,40 @@ static int pct_decode(char **out, const char *s, size_t len)
 {
     char *d;
     size_t n = 0;
+    int rc = 0;
 
     *out = NULL;
     if (!(d = malloc(len + 1)))
         return ibs_error_oom();
     for (size_t i = 0; i < len; i++) {
+        int hi, lo;
         if (s[i] != '%') {
             d[n++] = s[i];
             continue;
         }
         if (i + 2 >= len) {
-            free(d);
-            return ibs_error_set(IBS_EINVALID, "incomplete percent-escape");
+            rc = ibs_error_set(IBS_EINVALID, "incomplete percent-escape");
+            goto done;
         }
-        int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+        hi = hex_value(s[i + 1]);
+        lo = hex_value(s[i + 2]);
         if (hi < 0 || lo < 0) {
-            free(d);
-            return ibs_error_set(IBS_EINVALID, "invalid percent-escape '%%%c%c'", s[i + 1],
-                                 s[i + 2]);
+            rc = ibs_error_set(IBS_EINVALID, "invalid percent-escape '%%%c%c'", s[i + 1], s[i + 2]);
+            goto done;
         }
         d[n++] = (char)(hi * 16 + lo);
         i += 2;
     }
     d[n] = '\0';
     if (memchr(d, '\0', n) || !utf8_valid((const unsigned char *)d, n)) {
-        free(d);
-        return ibs_error_set(IBS_EINVALID, "the decoded text is not valid UTF-8 without NULs");
+        rc = ibs_error_set(IBS_EINVALID, "the decoded text is not valid UTF-8 without NULs");
+        goto done;
     }
     *out = d;
-    return 0;
+    d = NULL;
+done:
+    free(d);
+    return rc;
 }
 
 struct query_param {

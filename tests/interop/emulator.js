@@ -44,15 +44,17 @@ async function startEmulator(extraArgs = []) {
     });
   });
   proc.removeAllListeners('exit');
+  // SIGTERM, then resolves to the exit code (0 after a clean shutdown).
   const stop = () => new Promise((resolve) => {
-    if (proc.exitCode !== null) {
-      resolve(proc.exitCode);
-      return;
-    }
-    proc.on('exit', (code) => {
+    const done = (code) => {
       fs.rmSync(dataDir, { recursive: true, force: true });
       resolve(code);
-    });
+    };
+    if (proc.exitCode !== null) {
+      done(proc.exitCode);
+      return;
+    }
+    proc.on('exit', done);
     proc.kill('SIGTERM');
   });
   return { url, dataDir, proc, stderr: () => stderr, stop };

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The `ibsync emulator` command line: usage errors exit 129 with a message,
 # --help lists every flag, runtime failures exit 1.
-. "$(dirname "$0")/common.bash"
+. "$(dirname "$0")/emulator_lib.bash"
 
 usage_error() {
     local want=$1 rc=0

@@ -4,7 +4,7 @@
 # lists, tag writes), then the result is checked through List: every
 # create is there exactly once, nothing lost, nothing duplicated, and the
 # request log has one line per request.
-. "$(dirname "$0")/common.bash"
+. "$(dirname "$0")/emulator_lib.bash"
 
 CLIENTS=8
 REQUESTS=500

@@ -3,7 +3,7 @@
 # gets no response, yet after kill -9 and a restart with drop-rate 0 the
 # same clientToken returns the original ARN and there is exactly one
 # resource. Then the same at run time through the admin endpoint.
-. "$(dirname "$0")/common.bash"
+. "$(dirname "$0")/emulator_lib.bash"
 
 ARN=arn:aws:imagebuilder:us-east-1:123456789012:infrastructure-configuration/dropped-infra
 CREATE='{"name": "dropped-infra", "instanceProfileName": "role", "clientToken": "drop-token"}'

@@ -3,7 +3,7 @@
 # in the request log with the right statuses; a seed makes them
 # reproducible; the admin endpoint changes them at run time (latency,
 # rates, rate limit) and rejects bad settings.
-. "$(dirname "$0")/common.bash"
+. "$(dirname "$0")/emulator_lib.bash"
 
 CALLS=60
 

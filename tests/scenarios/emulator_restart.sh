@@ -2,7 +2,7 @@
 # Persistence and shutdown: what the emulator acknowledged survives kill -9,
 # a restart on the same --data serves it again, and SIGTERM lets a request
 # in flight finish before the process exits.
-. "$(dirname "$0")/common.bash"
+. "$(dirname "$0")/emulator_lib.bash"
 
 ACCOUNT_PREFIX=arn:aws:imagebuilder:us-east-1:123456789012
 INFRA='{"name": "persist-infra", "instanceProfileName": "role", "clientToken": "persist-1",

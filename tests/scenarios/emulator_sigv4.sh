@@ -4,7 +4,7 @@
 # a wrong secret, an unknown key, no signature, a stale date and another
 # region are refused with 403 and the code AWS uses; the admin endpoint
 # stays open; refusals are in the request log.
-. "$(dirname "$0")/common.bash"
+. "$(dirname "$0")/emulator_lib.bash"
 
 KEY=AKIDEXAMPLE:wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
 LOG=$WORK/requests.log

@@ -9,7 +9,7 @@ target_link_libraries(emulator_client PRIVATE ibs_providers ibs_api ibs_util Pkg
 file(GLOB IBS_SCENARIO_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/emulator_*.sh)
 foreach(script ${IBS_SCENARIO_TESTS})
   get_filename_component(name ${script} NAME_WE)
-  add_test(NAME scenarios/${name}
+  add_test(NAME scenario/${name}
            COMMAND bash ${script} $<TARGET_FILE:ibsync> $<TARGET_FILE:emulator_client>)
-  set_tests_properties(scenarios/${name} PROPERTIES TIMEOUT 120)
+  set_tests_properties(scenario/${name} PROPERTIES TIMEOUT 120)
 endforeach()
