@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* What the plan decided for one desired resource. */
 struct choice {
@@ -850,6 +852,16 @@ static int finish_ids(struct ibs_plan *plan)
     if (rc)
         goto done;
     ibs_vec_sort(&keys, cmp_str_ptr);
+    /* A plan id is unique per computation: clientTokens derive from it, and
+     * the service answers a token it has seen (for hours) with the first
+     * result. Two plans of identical content (apply, destroy, apply again)
+     * must therefore not share tokens; an interrupted apply reuses its tokens
+     * through the journal or the saved plan instead. */
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ibs_buf_printf(&b, "%lld.%09ld %ld\n", (long long)ts.tv_sec, ts.tv_nsec, (long)getpid());
+    }
     ibs_buf_printf(&b, "%s\n%s\n", plan->stack, plan->fingerprint ? plan->fingerprint : "");
     for (size_t i = 0; i < keys.count; i++)
         ibs_buf_printf(&b, "%s\n", (char *)keys.items[i]);
