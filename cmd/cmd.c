@@ -19,6 +19,7 @@ static const struct ibs_cmd_entry *const commands[] = {
     &ibs_cmd_apply_entry,
     &ibs_cmd_destroy_entry,
     &ibs_cmd_diff_entry,
+    &ibs_cmd_reconcile_entry,
     &ibs_cmd_api_entry,
     &ibs_cmd_version_entry,
 };

@@ -12,7 +12,8 @@
 enum {
     IBS_EXIT_OK = 0,
     IBS_EXIT_FAILURE = 1, /* an error, or invalid desired state */
-    IBS_EXIT_CHANGES = 2, /* --detailed-exitcode: the plan has changes */
+    IBS_EXIT_CHANGES = 2, /* --detailed-exitcode: the plan has changes (reconcile: applied) */
+    IBS_EXIT_DRIFT = 3,   /* reconcile --dry-run --detailed-exitcode: changes found */
     IBS_EXIT_USAGE = 129, /* bad command line (as git) */
 };
 
@@ -32,6 +33,7 @@ extern const struct ibs_cmd_entry ibs_cmd_apply_entry;
 extern const struct ibs_cmd_entry ibs_cmd_destroy_entry;
 extern const struct ibs_cmd_entry ibs_cmd_api_entry;
 extern const struct ibs_cmd_entry ibs_cmd_diff_entry;
+extern const struct ibs_cmd_entry ibs_cmd_reconcile_entry;
 
 /* Runs the CLI; returns the process exit code. */
 int ibs_cmd_main(int argc, char **argv);

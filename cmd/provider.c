@@ -8,6 +8,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,4 +156,68 @@ int ibs_cmd_provider_open(struct ibs_provider **out, const struct ibs_cmd_provid
     if (args->local)
         return open_local(out, args, pick_region(args, stack_region), state_dir);
     return open_aws(out, args, stack_region);
+}
+
+/* A provider that counts calls and delegates to the one it wraps. Retries
+ * and throttles come from the AWS client's own counters. */
+struct counting {
+    struct ibs_provider *inner;
+    pthread_mutex_t lock;
+    unsigned long calls;
+};
+
+static int counting_call(void *self, struct ibs_value **out, struct ibs_provider_error *err,
+                         const char *operation, const struct ibs_value *input)
+{
+    struct counting *c = self;
+    pthread_mutex_lock(&c->lock);
+    c->calls++;
+    pthread_mutex_unlock(&c->lock);
+    return c->inner->ops->call(c->inner->self, out, err, operation, input);
+}
+
+static void counting_free(void *self)
+{
+    struct counting *c = self;
+    ibs_provider_free(c->inner);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static const struct ibs_provider_ops counting_ops = {IBS_PROVIDER_VERSION, "counting",
+                                                     counting_call, counting_free};
+
+int ibs_cmd_provider_count(struct ibs_provider **p)
+{
+    struct counting *c = calloc(1, sizeof(*c));
+    struct ibs_provider *w = calloc(1, sizeof(*w));
+
+    if (!c || !w) {
+        free(c);
+        free(w);
+        return ibs_error_oom();
+    }
+    c->inner = *p;
+    pthread_mutex_init(&c->lock, NULL);
+    w->ops = &counting_ops;
+    w->self = c;
+    w->region = (*p)->region;
+    w->account = (*p)->account;
+    *p = w;
+    return 0;
+}
+
+void ibs_cmd_provider_stats(struct ibs_cmd_provider_stats *out, const struct ibs_provider *p)
+{
+    const struct counting *c = p && p->ops == &counting_ops ? p->self : NULL;
+    struct ibs_aws_stats aws;
+
+    memset(out, 0, sizeof(*out));
+    if (!c)
+        return;
+    out->calls = c->calls;
+    if (ibs_aws_provider_stats(&aws, c->inner) == 0) {
+        out->retries = (unsigned long)aws.retries;
+        out->throttles = (unsigned long)aws.throttles;
+    }
 }

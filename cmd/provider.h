@@ -54,4 +54,19 @@ int ibs_cmd_provider_option(struct ibs_cmd_provider_args *args, int opt, const c
 int ibs_cmd_provider_open(struct ibs_provider **out, const struct ibs_cmd_provider_args *args,
                           const char *stack_region, const char *state_dir);
 
+/* API calls and retries made through a provider opened here. */
+struct ibs_cmd_provider_stats {
+    unsigned long calls;
+    unsigned long retries;
+    unsigned long throttles;
+};
+
+/*
+ * Wraps *p so that its calls are counted; ibs_cmd_provider_stats() reads
+ * the counters. The wrapper owns the wrapped provider (ibs_provider_free
+ * frees both).
+ */
+int ibs_cmd_provider_count(struct ibs_provider **p);
+void ibs_cmd_provider_stats(struct ibs_cmd_provider_stats *out, const struct ibs_provider *p);
+
 #endif

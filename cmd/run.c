@@ -16,6 +16,7 @@
 #include "reconcile/render.h"
 #include "state/journal.h"
 #include "state/lock.h"
+#include "state/fsutil.h"
 #include "state/planfile.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -26,9 +27,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t interrupted;
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
 
 static void on_signal(int sig)
 {
@@ -197,7 +206,58 @@ static int journal_record(void *ctx, const struct ibs_value *rec)
 
 struct progress {
     bool tty;
+    bool json;
+    const char *stack;
 };
+
+/* One JSON log line: {"time", "level", "event", "stack", ...fields}. Takes
+ * ownership of `fields` (a map, may be NULL). */
+static void log_json(const char *level, const char *event, const char *stack,
+                     struct ibs_value *fields)
+{
+    struct ibs_value *line = ibs_value_new_map();
+    struct ibs_buf out = IBS_BUF_INIT;
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (line && !ibs_value_map_set(line, "time", ibs_value_new_string(now)) &&
+        !ibs_value_map_set(line, "level", ibs_value_new_string(level)) &&
+        !ibs_value_map_set(line, "event", ibs_value_new_string(event)) &&
+        !ibs_value_map_set(line, "stack", ibs_value_new_string(stack ? stack : ""))) {
+        for (size_t i = 0; fields && i < fields->count; i++) {
+            struct ibs_member *m = &fields->u.members[i];
+            ibs_value_map_set(line, m->key, m->value);
+            m->value = NULL;
+        }
+        if (!ibs_json_write(&out, line, 0))
+            printf("%s\n", out.ptr);
+    }
+    fflush(stdout);
+    ibs_buf_release(&out);
+    ibs_value_free(line);
+    ibs_value_free(fields);
+}
+
+/* Action types as identifiers (log fields, metric labels). */
+static const char *const type_keys[IBS_ACTION_TYPE_COUNT] = {"create", "new_version", "update",
+                                                             "tag", "delete"};
+
+static struct ibs_value *action_fields(const struct ibs_action *a)
+{
+    struct ibs_value *f = ibs_value_new_map();
+    if (!f)
+        return NULL;
+    ibs_value_map_set(f, "action", ibs_value_new_string(type_keys[a->type]));
+    ibs_value_map_set(f, "kind", ibs_value_new_string(ibs_model_kind_info(a->kind)->name));
+    ibs_value_map_set(f, "name", ibs_value_new_string(a->name));
+    if (a->version)
+        ibs_value_map_set(f, "version", ibs_value_new_string(a->version));
+    ibs_value_map_set(f, "reason", ibs_value_new_string(a->reason));
+    return f;
+}
 
 static void on_progress(void *ctx, const struct ibs_action *a, enum ibs_apply_event ev,
                         const char *detail, long elapsed_ms)
@@ -209,6 +269,20 @@ static void on_progress(void *ctx, const struct ibs_action *a, enum ibs_apply_ev
 
     snprintf(id, sizeof(id), "%s/%s%s%s", kind, a->name, a->version ? "@" : "",
              a->version ? a->version : "");
+    if (pr->json) {
+        struct ibs_value *f = action_fields(a);
+        if (f && detail)
+            ibs_value_map_set(f, ev == IBS_APPLY_EVENT_FAILED ? "error" : "arn",
+                              ibs_value_new_string(detail));
+        if (f && ev != IBS_APPLY_EVENT_START)
+            ibs_value_map_set(f, "elapsed_ms", ibs_value_new_int(elapsed_ms));
+        log_json(ev == IBS_APPLY_EVENT_FAILED ? "error" : "info",
+                 ev == IBS_APPLY_EVENT_START  ? "action_start"
+                 : ev == IBS_APPLY_EVENT_DONE ? "action_done"
+                                              : "action_failed",
+                 pr->stack, f);
+        return;
+    }
     switch (ev) {
     case IBS_APPLY_EVENT_START:
         printf("%s: %s...\n", id, verb);
@@ -222,7 +296,6 @@ static void on_progress(void *ctx, const struct ibs_action *a, enum ibs_apply_ev
                detail ? detail : "error");
         break;
     }
-    (void)pr;
     fflush(stdout);
 }
 
@@ -231,6 +304,31 @@ static int write_plan_output(const struct ibs_cmd_run *run, const struct ibs_pla
     struct ibs_buf out = IBS_BUF_INIT;
     struct ibs_value *doc = NULL;
     int rc = 0;
+
+    if (run->log_json) {
+        size_t c[IBS_ACTION_TYPE_COUNT];
+        struct ibs_value *f = ibs_value_new_map();
+        ibs_plan_count(plan, c);
+        if (f) {
+            ibs_value_map_set(f, "plan_id", ibs_value_new_string(plan->id));
+            if (plan->commit)
+                ibs_value_map_set(f, "commit", ibs_value_new_string(plan->commit));
+            for (int t = 0; t < IBS_ACTION_TYPE_COUNT; t++)
+                ibs_value_map_set(f, type_keys[t], ibs_value_new_int((int64_t)c[t]));
+            ibs_value_map_set(f, "conflicts", ibs_value_new_int((int64_t)plan->conflicts.count));
+        }
+        log_json("info", "plan", plan->stack, f);
+        for (size_t i = 0; i < plan->actions.count; i++)
+            log_json("info", "planned", plan->stack, action_fields(plan->actions.items[i]));
+        for (size_t i = 0; i < plan->conflicts.count; i++) {
+            const struct ibs_plan_conflict *cf = plan->conflicts.items[i];
+            struct ibs_value *cfv = ibs_value_new_map();
+            if (cfv)
+                ibs_value_map_set(cfv, "message", ibs_value_new_string(cf->message));
+            log_json("error", "conflict", plan->stack, cfv);
+        }
+        return 0;
+    }
 
     switch (run->format) {
     case IBS_CMD_FORMAT_TEXT:
@@ -270,7 +368,7 @@ static int apply_plan(struct ibs_cmd_run *run, struct ibs_plan *plan, struct ibs
     struct ibs_journal *journal = NULL;
     struct ibs_apply_result result;
     struct ibs_apply_options ao;
-    struct progress pr = {isatty(STDOUT_FILENO) != 0};
+    struct progress pr = {isatty(STDOUT_FILENO) != 0, run->log_json, plan->stack};
     struct ibs_value *complete = NULL;
     struct sigaction sa, old_int, old_term;
     int rc, exit_code = IBS_EXIT_OK;
@@ -294,11 +392,12 @@ static int apply_plan(struct ibs_cmd_run *run, struct ibs_plan *plan, struct ibs
     rc = ibs_apply_run(&result, plan, p, &ao);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    printf("\nApply %s: %zu done, %zu failed, %zu not run, in %.1fs.\n",
-           rc == 0               ? "complete"
-           : rc == IBS_ECANCELED ? "interrupted"
-                                 : "failed",
-           result.done, result.failed, result.skipped, (double)result.elapsed_ms / 1000.0);
+    if (!run->log_json)
+        printf("\nApply %s: %zu done, %zu failed, %zu not run, in %.1fs.\n",
+               rc == 0               ? "complete"
+               : rc == IBS_ECANCELED ? "interrupted"
+                                     : "failed",
+               result.done, result.failed, result.skipped, (double)result.elapsed_ms / 1000.0);
     for (size_t i = 0; i < result.n; i++) {
         const struct ibs_action *a = plan->actions.items[i];
         if (result.status[i] == IBS_APPLY_FAILED)
@@ -323,6 +422,119 @@ static int apply_plan(struct ibs_cmd_run *run, struct ibs_plan *plan, struct ibs
     return exit_code;
 }
 
+static const char *const results[] = {"in_sync", "changed", "drift", "failed"};
+
+/* The textfile-collector metrics of a reconcile run (docs/metrics.md). */
+static int write_metrics(const struct ibs_cmd_run *run, const struct ibs_plan *plan,
+                         const char *stack, int result, long elapsed_ms,
+                         const struct ibs_cmd_provider_stats *st, size_t drift)
+{
+    struct ibs_buf b = IBS_BUF_INIT;
+    size_t c[IBS_ACTION_TYPE_COUNT];
+    int rc;
+
+    ibs_plan_count(plan, c);
+    ibs_buf_printf(&b,
+                   "# HELP ibsync_last_run_timestamp_seconds End of the last reconcile run.\n"
+                   "# TYPE ibsync_last_run_timestamp_seconds gauge\n"
+                   "ibsync_last_run_timestamp_seconds{stack=\"%s\"} %lld\n"
+                   "# HELP ibsync_last_run_success 1 if the last run succeeded.\n"
+                   "# TYPE ibsync_last_run_success gauge\n"
+                   "ibsync_last_run_success{stack=\"%s\"} %d\n"
+                   "# HELP ibsync_last_run_duration_seconds Wall time of the last run.\n"
+                   "# TYPE ibsync_last_run_duration_seconds gauge\n"
+                   "ibsync_last_run_duration_seconds{stack=\"%s\"} %.3f\n"
+                   "# HELP ibsync_last_run_result Result of the last run (1 for the result).\n"
+                   "# TYPE ibsync_last_run_result gauge\n",
+                   stack, (long long)time(NULL), stack, result != 3, stack,
+                   (double)elapsed_ms / 1000.0);
+    for (int r = 0; r < 4; r++)
+        ibs_buf_printf(&b, "ibsync_last_run_result{stack=\"%s\",result=\"%s\"} %d\n", stack,
+                       results[r], r == result);
+    ibs_buf_puts(&b, "# HELP ibsync_last_run_actions Actions planned in the last run, by type.\n"
+                     "# TYPE ibsync_last_run_actions gauge\n");
+    for (int t = 0; t < IBS_ACTION_TYPE_COUNT; t++) {
+        char type[32];
+        snprintf(type, sizeof(type), "%s", ibs_action_type_name((enum ibs_action_type)t));
+        for (char *q = type; *q; q++)
+            if (*q == ' ')
+                *q = '_';
+        ibs_buf_printf(&b, "ibsync_last_run_actions{stack=\"%s\",type=\"%s\"} %zu\n", stack, type,
+                       c[t]);
+    }
+    ibs_buf_printf(&b,
+                   "# HELP ibsync_last_run_drift_resources Resources changed outside ibsync.\n"
+                   "# TYPE ibsync_last_run_drift_resources gauge\n"
+                   "ibsync_last_run_drift_resources{stack=\"%s\"} %zu\n"
+                   "# HELP ibsync_last_run_conflicts Declared names taken outside the stack.\n"
+                   "# TYPE ibsync_last_run_conflicts gauge\n"
+                   "ibsync_last_run_conflicts{stack=\"%s\"} %zu\n"
+                   "# HELP ibsync_last_run_api_calls Image Builder API calls in the last run.\n"
+                   "# TYPE ibsync_last_run_api_calls gauge\n"
+                   "ibsync_last_run_api_calls{stack=\"%s\"} %lu\n"
+                   "# HELP ibsync_last_run_api_retries Retried attempts in the last run.\n"
+                   "# TYPE ibsync_last_run_api_retries gauge\n"
+                   "ibsync_last_run_api_retries{stack=\"%s\"} %lu\n"
+                   "# HELP ibsync_last_run_api_throttles Throttled attempts in the last run.\n"
+                   "# TYPE ibsync_last_run_api_throttles gauge\n"
+                   "ibsync_last_run_api_throttles{stack=\"%s\"} %lu\n",
+                   stack, drift, stack, plan->conflicts.count, stack, st->calls, stack, st->retries,
+                   stack, st->throttles);
+    if ((rc = ibs_buf_oom(&b)))
+        goto done;
+    rc = ibs_fs_write_atomic(run->metrics_file, b.ptr, b.size, 0644);
+done:
+    ibs_buf_release(&b);
+    return rc;
+}
+
+/* After a reconcile run: the result event, the metrics, the exit code. */
+static int finish_reconcile(const struct ibs_cmd_run *run, const struct ibs_plan *plan,
+                            const char *stack, int exit_code, long elapsed_ms,
+                            const struct ibs_provider *p)
+{
+    struct ibs_cmd_provider_stats st;
+    size_t drift = 0;
+    int result;
+
+    ibs_cmd_provider_stats(&st, p);
+    for (size_t i = 0; i < plan->actions.count; i++) {
+        const struct ibs_action *a = plan->actions.items[i];
+        drift += strncmp(a->reason, "drift", 5) == 0;
+    }
+    if (exit_code != IBS_EXIT_OK && exit_code != IBS_EXIT_CHANGES)
+        result = 3;
+    else if (!plan->actions.count)
+        result = 0;
+    else if (run->dry_run)
+        result = 2;
+    else
+        result = 1;
+    if (run->log_json) {
+        struct ibs_value *f = ibs_value_new_map();
+        if (f) {
+            ibs_value_map_set(f, "result", ibs_value_new_string(results[result]));
+            ibs_value_map_set(f, "actions", ibs_value_new_int((int64_t)plan->actions.count));
+            ibs_value_map_set(f, "drift", ibs_value_new_int((int64_t)drift));
+            ibs_value_map_set(f, "api_calls", ibs_value_new_int((int64_t)st.calls));
+            ibs_value_map_set(f, "api_retries", ibs_value_new_int((int64_t)st.retries));
+            ibs_value_map_set(f, "elapsed_ms", ibs_value_new_int(elapsed_ms));
+            if (result == 3)
+                ibs_value_map_set(f, "error", ibs_value_new_string(ibs_error_last()->message));
+        }
+        log_json(result == 3 ? "error" : "info", "result", stack, f);
+    }
+    if (run->metrics_file && write_metrics(run, plan, stack, result, elapsed_ms, &st, drift)) {
+        ibs_cmd_report_error(run->metrics_file);
+        return IBS_EXIT_FAILURE;
+    }
+    if (result == 3)
+        return IBS_EXIT_FAILURE;
+    if (!run->detailed_exitcode)
+        return IBS_EXIT_OK;
+    return result == 0 ? IBS_EXIT_OK : result == 1 ? IBS_EXIT_CHANGES : IBS_EXIT_DRIFT;
+}
+
 int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
 {
     struct ibs_model model;
@@ -334,7 +546,11 @@ int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
     struct ibs_value *saved = NULL;
     struct resume res;
     char *key = NULL;
-    const char *cmd = run->destroy ? "destroy" : run->apply ? "apply" : "plan";
+    const char *cmd = run->reconcile ? "reconcile"
+                      : run->destroy ? "destroy"
+                      : run->apply   ? "apply"
+                                     : "plan";
+    long started = now_ms();
     int rc, exit_code = IBS_EXIT_OK;
 
     ibs_model_init(&model);
@@ -368,6 +584,10 @@ int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
             exit_code = ibs_cmd_report_error("opening the account");
             goto done;
         }
+    }
+    if ((rc = ibs_cmd_provider_count(&p))) {
+        exit_code = ibs_cmd_report_error(NULL);
+        goto done;
     }
     if (!(key = stack_key(run->plan_file ? plan.stack : model.stack.name, p, NULL))) {
         exit_code = ibs_cmd_report_error(NULL);
@@ -475,6 +695,9 @@ int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
     }
     exit_code = apply_plan(run, &plan, p, key, &res);
 done:
+    if (run->reconcile)
+        exit_code = finish_reconcile(run, &plan, model.stack.name ? model.stack.name : "",
+                                     exit_code, now_ms() - started, p);
     resume_release(&res);
     ibs_value_free(saved);
     ibs_plan_release(&plan);

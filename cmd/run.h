@@ -29,6 +29,10 @@ struct ibs_cmd_run {
     bool destroy;           /* plan the removal of everything managed */
     bool auto_approve;
     bool keep_going;
+    bool reconcile;           /* ibsync reconcile: unattended, result event, metrics */
+    bool dry_run;             /* reconcile --dry-run: report, change nothing */
+    bool log_json;            /* --log-format json: one JSON object per line */
+    const char *metrics_file; /* --metrics-file: Prometheus textfile */
     unsigned parallelism;
     const char *targets[64];
     size_t ntargets;

@@ -111,7 +111,41 @@ gitc commit -qam "bigger"
 out=$(run apply --repo "$repo" --ref main </dev/null 2>&1); expect_status unattended 1 $?
 expect_match unattended "$out" "refusing to change the account without --auto-approve"
 
-# 9. Destroy removes everything the stack manages.
+# 9. reconcile: exit codes a CronJob can tell apart, JSON log lines, metrics.
+out=$(run reconcile --repo "$repo" --ref main --detailed-exitcode --log-format json --metrics-file "$tmp/m.prom" 2>&1)
+expect_status reconcile-changed 2 $?
+expect_match reconcile-changed "$out" '"event":"result","stack":"golden-ami","result":"changed"'
+out=$(run reconcile --repo "$repo" --ref main --detailed-exitcode 2>&1)
+expect_status reconcile-in-sync 0 $?
+api UpdateInfrastructureConfiguration "{\"infrastructureConfigurationArn\":\"$infra\",\"instanceProfileName\":\"other\",\"clientToken\":\"drift-2\"}" >/dev/null
+out=$(run reconcile --repo "$repo" --ref main --dry-run --detailed-exitcode --log-format json --metrics-file "$tmp/m.prom" 2>&1)
+expect_status reconcile-drift 3 $?
+expect_match reconcile-drift "$out" '"event":"planned","stack":"golden-ami","action":"update","kind":"InfrastructureConfiguration","name":"build-small","reason":"drift: changed outside ibsync"'
+expect_match metrics "$(cat "$tmp/m.prom")" 'ibsync_last_run_result{stack="golden-ami",result="drift"} 1'
+expect_match metrics "$(cat "$tmp/m.prom")" 'ibsync_last_run_drift_resources{stack="golden-ami"} 1'
+expect_eq dry-run-changed-nothing "other" "$(api GetInfrastructureConfiguration "{\"infrastructureConfigurationArn\":\"$infra\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["infrastructureConfiguration"]["instanceProfileName"])')"
+out=$(run reconcile --repo "$repo" --ref main 2>&1)
+expect_status reconcile-repair 0 $?
+
+# 10. diff: what a change does, from git alone.
+sed -i 's/dnf install -y nginx/dnf install -y nginx-core/' "$repo/components/nginx.component.yaml"
+gitc commit -qam "nginx-core"
+out=$("$ibsync" diff --repo "$repo" --base HEAD~1 --head HEAD --state-dir "$tmp/state" --detailed-exitcode 2>&1)
+expect_status diff 2 $?
+expect_match diff "$out" "+/- Component/install-nginx@1.0.1 (replaces 1.0.0)"
+expect_match diff "$out" "+/- ImageRecipe/web-server@1.0.1 (replaces 1.0.0)"
+expect_match diff "$out" "cascade: Component install-nginx is now version 1.0.1"
+out=$("$ibsync" diff --repo "$repo" --base HEAD --head HEAD --state-dir "$tmp/state" --detailed-exitcode 2>&1)
+expect_status diff-none 0 $?
+
+# 11. The container stack (its own region) applies and re-plans empty.
+out=$("$ibsync" apply --local="$tmp/acct-eu" --state-dir "$tmp/state" --auto-approve "$src/examples/container-service" 2>&1)
+expect_status container-apply 0 $?
+out=$("$ibsync" plan --local="$tmp/acct-eu" --state-dir "$tmp/state" --detailed-exitcode "$src/examples/container-service" 2>&1)
+expect_status container-replan 0 $?
+expect_eq container-recipe "api-service" "$("$ibsync" api --local="$tmp/acct-eu" --region eu-central-1 ListContainerRecipes '{"owner":"Self"}' --all | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["name"])')"
+
+# 12. Destroy removes everything the stack manages.
 out=$(run destroy --repo "$repo" --ref main --auto-approve 2>&1); expect_status destroy 0 $?
 expect_eq destroyed "0 0 0 0" "$(echo $(q ListComponents '{"owner":"Self"}' 'len(items)') $(q ListImageRecipes '{"owner":"Self"}' 'len(items)') $(q ListInfrastructureConfigurations '{}' 'len(items)') $(q ListDistributionConfigurations '{}' 'len(items)'))"
 
