@@ -19,7 +19,7 @@ expect_match() { grep -qF -- "$3" <<<"$2" && ok || { fail "$1: missing '$3' in:"
 cd "$src" || exit 1
 
 out=$("$ibsync" validate examples/linux-golden-ami 2>&1); expect_status golden 0 $?
-expect_match golden "$out" 'examples/linux-golden-ami: valid, stack "golden-ami", 7 resources (2 Component, 1 ImageRecipe, 1 InfrastructureConfiguration, 1 DistributionConfiguration, 1 ImagePipeline, 1 LifecyclePolicy)'
+expect_match golden "$out" 'examples/linux-golden-ami: valid, stack "golden-ami", 8 resources (2 Component, 1 Workflow, 1 ImageRecipe, 1 InfrastructureConfiguration, 1 DistributionConfiguration, 1 ImagePipeline, 1 LifecyclePolicy)'
 out=$("$ibsync" validate examples/container-service 2>&1); expect_status container 0 $?
 expect_match container "$out" 'valid, stack "api-container", 6 resources (2 Component, 1 ContainerRecipe, 1 InfrastructureConfiguration, 1 DistributionConfiguration, 1 ImagePipeline)'
 
@@ -51,7 +51,7 @@ rm -rf "$repo/linux-golden-ami"   # the work tree is never read
 
 out=$("$ibsync" validate --repo "$repo" --ref v1 --path linux-golden-ami 2>&1); expect_status git-tag 0 $?
 expect_match git-tag "$out" "(commit ${good:0:12})"
-expect_match git-tag "$out" '7 resources'
+expect_match git-tag "$out" "8 resources"
 out=$("$ibsync" validate --repo "$repo" --ref "${good:0:8}" --path container-service 2>&1)
 expect_status git-sha 0 $?
 out=$("$ibsync" validate --repo "$repo" --ref main --path linux-golden-ami 2>&1); expect_status git-main 1 $?

@@ -63,7 +63,7 @@ versions() {
 start_emulator "$tmp/acct1" --throttle-rate 0.1 --drop-rate 0.1 --seed 42
 out=$(run apply --auto-approve --max-attempts 8 "$src/examples/linux-golden-ami" 2>&1)
 expect_status faults-apply 0 $?
-expect_match faults-apply "$out" "Apply complete: 7 done, 0 failed, 0 not run"
+expect_match faults-apply "$out" "Apply complete: 8 done, 0 failed, 0 not run"
 grep -q '"fault":"throttle"' "$tmp/requests.log" && ok || fail "no throttling was injected"
 grep -q '"fault":"drop"' "$tmp/requests.log" && ok || fail "no response was dropped"
 expect_eq faults-components "harden-ssh@1.2.0 install-nginx@1.0.0" "$(versions)"
@@ -94,7 +94,7 @@ wait "$apply_pid" "$emu_pid" 2>/dev/null
 start_emulator "$tmp/acct2"
 started=$(grep -c "\.\.\.$" "$tmp/killed.out")
 finished=$(grep -c "done in" "$tmp/killed.out")
-[ "$finished" -ge 1 ] && [ "$finished" -lt 7 ] && ok || fail "kill: $finished of 7 actions finished before the kill"
+[ "$finished" -ge 1 ] && [ "$finished" -lt 8 ] && ok || fail "kill: $finished of 8 actions finished before the kill"
 journal=$(ls "$tmp"/state/journal/*.jsonl 2>/dev/null | head -1)
 [ -n "$journal" ] && ok || fail "kill: no journal left behind"
 grep -q '"event":"start"' "$journal" && ok || fail "kill: journal has no start records"
@@ -142,6 +142,28 @@ expect_match lock "$out" "(ibsync apply)"
 [ "$elapsed_ms" -lt 5000 ] && ok || fail "lock: the second apply waited ${elapsed_ms} ms"
 wait "$first"
 st=$?; expect_status lock-first 0 $st; [ "$st" = 0 ] || tail -20 "$tmp/first.out"
+
+# 4. SIGTERM stops the scheduling of new actions; the apply exits cleanly
+#    (the action in flight finishes) and a re-run completes.
+run destroy --auto-approve "$src/examples/linux-golden-ami" >/dev/null 2>&1
+"$ibsync" apply --auto-approve --parallelism 1 --endpoint-url "$endpoint" --state-dir "$tmp/state" \
+    "$src/examples/linux-golden-ami" >"$tmp/term.out" 2>&1 &
+term_pid=$!
+for _ in $(seq 1 100); do
+    grep -q "done in" "$tmp/term.out" 2>/dev/null && break
+    sleep 0.05
+done
+kill -TERM "$term_pid"
+wait "$term_pid"
+expect_status sigterm 1 $?
+out=$(cat "$tmp/term.out")
+expect_match sigterm "$out" "interrupted; run the same command again to finish"
+expect_match sigterm "$out" "Apply interrupted:"
+[ "$(grep -c '\.\.\.$' "$tmp/term.out")" = "$(grep -c 'done in' "$tmp/term.out")" ] && ok ||
+    fail "sigterm: an action started but did not finish"
+out=$(run apply --auto-approve "$src/examples/linux-golden-ami" 2>&1)
+expect_status sigterm-rerun 0 $?
+expect_eq sigterm-components "harden-ssh@1.2.0 install-nginx@1.0.0" "$(versions)"
 stop_emulator
 
 echo "$pass passed, $fails failed"

@@ -39,8 +39,8 @@ run() { "$ibsync" "$@" --local="$L" --state-dir "$tmp/state"; }
 
 # 1. Apply from an empty account.
 out=$(run apply --repo "$repo" --ref main --auto-approve 2>&1); expect_status apply 0 $?
-expect_match apply "$out" "Plan: 7 to create, 0 new versions, 0 to update, 0 to tag, 0 to delete."
-expect_match apply "$out" "Apply complete: 7 done, 0 failed, 0 not run"
+expect_match apply "$out" "Plan: 8 to create, 0 new versions, 0 to update, 0 to tag, 0 to delete."
+expect_match apply "$out" "Apply complete: 8 done, 0 failed, 0 not run"
 expect_eq components 2 "$(q ListComponents '{"owner":"Self"}' 'len(items)')"
 expect_eq recipes 1 "$(q ListImageRecipes '{"owner":"Self"}' 'len(items)')"
 expect_eq pipelines 1 "$(q ListImagePipelines '{}' 'len(items)')"
