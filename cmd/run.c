@@ -16,6 +16,7 @@
 #include "reconcile/render.h"
 #include "state/journal.h"
 #include "state/lock.h"
+#include "state/cache.h"
 #include "state/fsutil.h"
 #include "state/planfile.h"
 #include "util/buf.h"
@@ -535,6 +536,33 @@ static int finish_reconcile(const struct ibs_cmd_run *run, const struct ibs_plan
     return result == 0 ? IBS_EXIT_OK : result == 1 ? IBS_EXIT_CHANGES : IBS_EXIT_DRIFT;
 }
 
+/* The live-state cache of a stack key. */
+static char *cache_key(const char *key)
+{
+    struct ibs_buf b = IBS_BUF_INIT;
+    ibs_buf_printf(&b, "live-%s", key);
+    return ibs_buf_detach(&b);
+}
+
+/* Tags of versions just changed by TAG actions: their cached tags are stale. */
+static void forget_tagged(struct ibs_cache *cache, const struct ibs_plan *plan)
+{
+    for (size_t i = 0; cache && i < plan->actions.count; i++) {
+        const struct ibs_action *a = plan->actions.items[i];
+        struct ibs_buf k = IBS_BUF_INIT;
+        const char *slash;
+        if (a->type != IBS_ACTION_TAG || !a->arn ||
+            (a->kind != IBS_KIND_COMPONENT && a->kind != IBS_KIND_WORKFLOW))
+            continue;
+        slash = strrchr(a->arn, '/');
+        ibs_buf_printf(&k, "builds %.*s", (int)(slash ? slash - a->arn : (long)strlen(a->arn)),
+                       a->arn);
+        if (!ibs_buf_oom(&k))
+            ibs_cache_remove(cache, k.ptr);
+        ibs_buf_release(&k);
+    }
+}
+
 int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
 {
     struct ibs_model model;
@@ -545,6 +573,8 @@ int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
     struct ibs_plan_options po;
     struct ibs_value *saved = NULL;
     struct resume res;
+    struct ibs_cache *cache = NULL;
+    char *cache_name = NULL;
     char *key = NULL;
     const char *cmd = run->reconcile ? "reconcile"
                       : run->destroy ? "destroy"
@@ -605,6 +635,15 @@ int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
             goto done;
         }
     }
+    if (!(cache_name = cache_key(key)) ||
+        ibs_cache_open(&cache, state_dir(run), cache_name) == IBS_ENOMEM) {
+        exit_code = ibs_cmd_report_error(NULL);
+        goto done;
+    }
+    if (cache && ibs_cache_warning(cache) && !run->log_json)
+        fprintf(stderr, "ibsync: warning: %s; reading everything\n", ibs_cache_warning(cache));
+    live.cache = cache;
+    live.refresh_full = run->refresh_full;
     if ((rc = ibs_live_read(&live, p))) {
         exit_code = ibs_cmd_report_error("reading the account");
         goto done;
@@ -694,7 +733,13 @@ int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
         }
     }
     exit_code = apply_plan(run, &plan, p, key, &res);
+    forget_tagged(cache, &plan);
 done:
+    /* A cache that cannot be saved only makes the next plan slower. */
+    if (cache && ibs_cache_save(cache) && !run->log_json)
+        fprintf(stderr, "ibsync: warning: %s\n", ibs_error_last()->message);
+    ibs_cache_free(cache);
+    free(cache_name);
     if (run->reconcile)
         exit_code = finish_reconcile(run, &plan, model.stack.name ? model.stack.name : "",
                                      exit_code, now_ms() - started, p);

@@ -29,6 +29,7 @@ struct ibs_cmd_run {
     bool destroy;           /* plan the removal of everything managed */
     bool auto_approve;
     bool keep_going;
+    bool refresh_full;        /* --refresh=full: ignore the live-state cache */
     bool reconcile;           /* ibsync reconcile: unattended, result event, metrics */
     bool dry_run;             /* reconcile --dry-run: report, change nothing */
     bool log_json;            /* --log-format json: one JSON object per line */
@@ -59,7 +60,8 @@ int ibs_cmd_run_option(struct ibs_cmd_run *run, const char *cmd, int opt, const 
     {"keep-going", no_argument, NULL, 0x1205}, \
     {"auto-approve", no_argument, NULL, 0x1206}, \
     {"detailed-exitcode", no_argument, NULL, 0x1207}, \
-    {"out", required_argument, NULL, 'o'}
+    {"out", required_argument, NULL, 'o'}, \
+    {"refresh", required_argument, NULL, 0x1208}
 /* clang-format on */
 
 #endif

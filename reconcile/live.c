@@ -1,12 +1,24 @@
 /*
- * Live state reader; see live.h. One List walk per kind, plus the build
- * versions of components and workflows (their tags live on the builds).
+ * Live state reader; see live.h.
+ *
+ * Cost model: every kind is listed (owner Self, every page), all kinds in
+ * parallel. Components and workflows carry their tags on build versions,
+ * which need one List*BuildVersions call per version; versions never change,
+ * so what was learnt about them is cached (keyed by version ARN, checked
+ * against dateCreated, so a deleted and re-created version is re-read).
+ * Details (Get*) are fetched only when the plan asks, and cached against the
+ * resource's dateUpdated (dateCreated for immutable kinds), so a warm plan of
+ * an unchanged stack costs the list pages alone.
  */
 #include "reconcile/live.h"
 
 #include "api/api.h"
+#include "state/cache.h"
+#include "util/buf.h"
 #include "util/error.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +46,7 @@ void ibs_live_release(struct ibs_live *live)
 {
     ibs_vec_release_with(&live->resources, live_resource_free);
     free(live->account);
+    free(live->sorted);
     ibs_live_init(live);
 }
 
@@ -57,30 +70,16 @@ void ibs_live_arn_account(char out[13], const char *arn)
     }
 }
 
-/* The version part of a versioned ARN: ".../name/1.2.3" or ".../name/1.2.3/4". */
-static char *arn_version(const char *arn, bool has_build)
+/* The version part of a version ARN ".../name/1.2.3". */
+static char *arn_version(const char *arn)
 {
-    const char *end = arn + strlen(arn);
-    const char *slash = NULL;
-    int skip = has_build ? 2 : 1;
-
-    for (const char *p = end; p > arn; p--) {
-        if (p[-1] == '/' && --skip == 0) {
-            slash = p;
-            break;
-        }
-    }
-    if (!slash)
-        return NULL;
-    if (has_build) {
-        const char *b = strchr(slash, '/');
-        return b ? strndup(slash, (size_t)(b - slash)) : NULL;
-    }
-    return strdup(slash);
+    const char *slash = strrchr(arn, '/');
+    return slash ? strdup(slash + 1) : NULL;
 }
 
 static int fill_tags(struct ibs_live_resource *r, const struct ibs_value *tags)
 {
+    const char *dp;
     int rc;
 
     ibs_value_free(r->tags);
@@ -93,50 +92,116 @@ static int fill_tags(struct ibs_live_resource *r, const struct ibs_value *tags)
     }
     r->stack = ibs_value_map_get_str(r->tags, IBS_TAG_STACK);
     r->hash = ibs_value_map_get_str(r->tags, IBS_TAG_HASH);
-    {
-        const char *dp = ibs_value_map_get_str(r->tags, IBS_TAG_RETAIN);
-        r->retain = dp && strcmp(dp, "Retain") == 0;
-    }
+    dp = ibs_value_map_get_str(r->tags, IBS_TAG_RETAIN);
+    r->retain = dp && strcmp(dp, "Retain") == 0;
     return 0;
 }
 
-static int note_account(struct ibs_live *live, const char *arn)
-{
-    char acct[13];
+/* What one reader thread shares with the others. */
+struct shared {
+    struct ibs_live *live;
+    struct ibs_provider *p;
+    pthread_mutex_t lock; /* the cache and live->account */
+};
 
-    if (live->account)
-        return 0;
-    ibs_live_arn_account(acct, arn);
-    if (!acct[0])
-        return 0;
-    live->account = strdup(acct);
-    return live->account ? 0 : ibs_error_oom();
-}
+struct kind_job {
+    struct shared *sh;
+    enum ibs_kind kind;
+    struct ibs_vec found; /* struct ibs_live_resource * */
+    size_t calls;
+    size_t hits;
+    int rc;
+    char error[512];
+};
 
-static int list(struct ibs_value **out, struct ibs_live *live, struct ibs_provider *p,
-                const char *op, struct ibs_value *input)
+static int list(struct ibs_value **out, struct kind_job *job, const char *op,
+                struct ibs_value *input)
 {
     size_t pages = 0;
-    int rc = ibs_provider_list_all(out, &pages, p, op, input);
-    live->calls += pages;
+    int rc = ibs_provider_list_all(out, &pages, job->sh->p, op, input);
+    job->calls += pages;
     return rc;
 }
 
+/* The text of a date member (ISO string or epoch number), or "". */
+static const char *date_text(const struct ibs_value *item, const char *key)
+{
+    const struct ibs_value *d = ibs_value_map_get(item, key);
+    return d && d->str && d->type != IBS_VALUE_NULL ? d->str : "";
+}
+
+/* A cached {created, build_arn, tags} for a version, if still valid. */
+static const struct ibs_value *cached_builds(struct kind_job *job, const char *key,
+                                             const char *created)
+{
+    const struct ibs_value *v = NULL;
+    const char *c;
+
+    if (!job->sh->live->cache || job->sh->live->refresh_full)
+        return NULL;
+    if (ibs_cache_get(&v, job->sh->live->cache, key) || !v)
+        return NULL;
+    c = ibs_value_map_get_str(v, "created");
+    if (!c || strcmp(c, created) != 0 || !ibs_value_map_get_str(v, "build_arn"))
+        return NULL;
+    return v;
+}
+
+static int remember_builds(struct kind_job *job, const char *key, const char *created,
+                           const struct ibs_live_resource *r)
+{
+    struct ibs_value *v = ibs_value_new_map(), *tags = NULL;
+    int rc;
+
+    if (!job->sh->live->cache) {
+        ibs_value_free(v);
+        return 0;
+    }
+    if (!v)
+        return IBS_ENOMEM;
+    if ((rc = ibs_value_map_set(v, "created", ibs_value_new_string(created))) ||
+        (rc = ibs_value_map_set(v, "build_arn", ibs_value_new_string(r->build_arn))) ||
+        (rc = ibs_value_clone(&tags, r->tags)) || (rc = ibs_value_map_set(v, "tags", tags))) {
+        ibs_value_free(v);
+        return rc;
+    }
+    return ibs_cache_put(job->sh->live->cache, key, v);
+}
+
 /* The newest build of a component or workflow version, with its tags. */
-static int read_builds(struct ibs_live *live, struct ibs_provider *p, struct ibs_live_resource *r)
+static int read_builds(struct kind_job *job, struct ibs_live_resource *r)
 {
     const bool component = r->kind == IBS_KIND_COMPONENT;
     const char *op = component ? "ListComponentBuildVersions" : "ListWorkflowBuildVersions";
-    struct ibs_value *input = ibs_value_new_map(), *builds = NULL, *best = NULL;
+    const char *created = date_text(r->summary, "dateCreated");
+    struct ibs_value *input = NULL, *builds = NULL, *best = NULL;
+    const struct ibs_value *hit;
+    struct ibs_buf key = IBS_BUF_INIT;
     long best_build = -1;
-    int rc;
+    int rc = 0;
 
-    if (!input)
-        return IBS_ENOMEM;
+    ibs_buf_printf(&key, "builds %s", r->arn);
+    if ((rc = ibs_buf_oom(&key)))
+        goto done;
+    pthread_mutex_lock(&job->sh->lock);
+    hit = cached_builds(job, key.ptr, created);
+    if (hit) {
+        free(r->build_arn);
+        r->build_arn = strdup(ibs_value_map_get_str(hit, "build_arn"));
+        rc = r->build_arn ? fill_tags(r, ibs_value_map_get(hit, "tags")) : ibs_error_oom();
+        job->hits++;
+    }
+    pthread_mutex_unlock(&job->sh->lock);
+    if (hit)
+        goto done;
+    if (!(input = ibs_value_new_map())) {
+        rc = IBS_ENOMEM;
+        goto done;
+    }
     if ((rc = ibs_value_map_set(input, component ? "componentVersionArn" : "workflowVersionArn",
                                 ibs_value_new_string(r->arn))))
         goto done;
-    if ((rc = list(&builds, live, p, op, input)))
+    if ((rc = list(&builds, job, op, input)))
         goto done;
     for (size_t i = 0; i < builds->count; i++) {
         struct ibs_value *b = builds->u.items[i];
@@ -148,55 +213,77 @@ static int read_builds(struct ibs_live *live, struct ibs_provider *p, struct ibs
             best = b;
         }
     }
-    if (best) {
-        free(r->build_arn);
-        r->build_arn = strdup(ibs_value_map_get_str(best, "arn"));
-        if (!r->build_arn) {
-            rc = ibs_error_oom();
-            goto done;
-        }
-        rc = fill_tags(r, ibs_value_map_get(best, "tags"));
+    if (!best)
+        goto done;
+    free(r->build_arn);
+    if (!(r->build_arn = strdup(ibs_value_map_get_str(best, "arn")))) {
+        rc = ibs_error_oom();
+        goto done;
     }
+    if ((rc = fill_tags(r, ibs_value_map_get(best, "tags"))))
+        goto done;
+    pthread_mutex_lock(&job->sh->lock);
+    rc = remember_builds(job, key.ptr, created, r);
+    pthread_mutex_unlock(&job->sh->lock);
 done:
+    ibs_buf_release(&key);
     ibs_value_free(input);
     ibs_value_free(builds);
     return rc;
 }
 
-static int read_kind(struct ibs_live *live, struct ibs_provider *p, enum ibs_kind kind)
+static int note_account(struct shared *sh, const char *arn)
 {
-    const struct ibs_kind_info *info = ibs_model_kind_info(kind);
-    struct ibs_value *input = ibs_value_new_map(), *items = NULL;
+    char acct[13];
+    int rc = 0;
+
+    ibs_live_arn_account(acct, arn);
+    if (!acct[0])
+        return 0;
+    pthread_mutex_lock(&sh->lock);
+    if (!sh->live->account && !(sh->live->account = strdup(acct)))
+        rc = ibs_error_oom();
+    pthread_mutex_unlock(&sh->lock);
+    return rc;
+}
+
+static int read_kind(struct kind_job *job)
+{
+    const struct ibs_kind_info *info = ibs_model_kind_info(job->kind);
     const struct ibs_api_operation *op = ibs_api_operation_find(info->list_op);
+    struct ibs_value *input = ibs_value_new_map(), *items = NULL;
     struct ibs_live_resource *r = NULL;
     int rc = 0;
 
     if (!input)
         return IBS_ENOMEM;
-    if (!op)
-        return ibs_error_set(IBS_ERROR, "API model lacks %s", info->list_op);
+    if (!op) {
+        rc = ibs_error_set(IBS_ERROR, "API model lacks %s", info->list_op);
+        goto done;
+    }
     if (ibs_api_member_find(op->input, "owner") &&
         (rc = ibs_value_map_set(input, "owner", ibs_value_new_string("Self"))))
         goto done;
+    /* Every version, not the latest per name. */
     if (ibs_api_member_find(op->input, "byName") &&
         (rc = ibs_value_map_set(input, "byName", ibs_value_new_bool(false))))
         goto done;
-    if ((rc = list(&items, live, p, info->list_op, input)))
+    if ((rc = list(&items, job, info->list_op, input)))
+        goto done;
+    if ((rc = ibs_vec_reserve(&job->found, items->count)))
         goto done;
     for (size_t i = 0; i < items->count; i++) {
         struct ibs_value *item = items->u.items[i];
         const char *arn = ibs_value_map_get_str(item, "arn");
         const char *name = ibs_value_map_get_str(item, "name");
-        const struct ibs_value *date = ibs_value_map_get(item, "dateUpdated");
 
         if (!arn || !name)
             continue;
-        r = calloc(1, sizeof(*r));
-        if (!r) {
+        if (!(r = calloc(1, sizeof(*r)))) {
             rc = ibs_error_oom();
             goto done;
         }
-        r->kind = kind;
+        r->kind = job->kind;
         r->arn = strdup(arn);
         r->build_arn = strdup(arn);
         r->name = strdup(name);
@@ -206,25 +293,26 @@ static int read_kind(struct ibs_live *live, struct ibs_provider *p, enum ibs_kin
         }
         if (info->versioned) {
             const char *v = ibs_value_map_get_str(item, "version");
-            r->version = v ? strdup(v) : arn_version(arn, false);
+            r->version = v ? strdup(v) : arn_version(arn);
             if (!r->version) {
                 rc = ibs_error_set(IBS_EINVALID, "cannot read the version of %s", arn);
                 goto done;
             }
         }
-        if ((rc = ibs_value_clone(&r->summary, item)))
-            goto done;
-        if (date && date->type == IBS_VALUE_STRING)
+        /* The summary moves into the resource: no copy per item. */
+        r->summary = item;
+        items->u.items[i] = NULL; /* ibs_value_free skips NULL items */
+        if (ibs_value_map_get_str(r->summary, "dateUpdated"))
             r->date_updated = ibs_value_map_get_str(r->summary, "dateUpdated");
-        if ((rc = fill_tags(r, ibs_value_map_get(item, "tags"))))
+        if ((rc = fill_tags(r, ibs_value_map_get(r->summary, "tags"))))
             goto done;
-        if ((rc = note_account(live, arn)))
+        if ((rc = note_account(job->sh, arn)))
             goto done;
-        if (kind == IBS_KIND_COMPONENT || kind == IBS_KIND_WORKFLOW) {
-            if ((rc = read_builds(live, p, r)))
+        if (job->kind == IBS_KIND_COMPONENT || job->kind == IBS_KIND_WORKFLOW) {
+            if ((rc = read_builds(job, r)))
                 goto done;
         }
-        if ((rc = ibs_vec_push(&live->resources, r)))
+        if ((rc = ibs_vec_push(&job->found, r)))
             goto done;
         r = NULL;
     }
@@ -235,24 +323,82 @@ done:
     return rc;
 }
 
+static void *kind_thread(void *arg)
+{
+    struct kind_job *job = arg;
+    job->rc = read_kind(job);
+    if (job->rc)
+        snprintf(job->error, sizeof(job->error), "reading %s: %s",
+                 ibs_model_kind_info(job->kind)->list_op, ibs_error_last()->message);
+    return NULL;
+}
+
 int ibs_live_read(struct ibs_live *live, struct ibs_provider *p)
 {
-    int rc;
+    struct shared sh;
+    struct kind_job jobs[IBS_KIND_COUNT];
+    pthread_t threads[IBS_KIND_COUNT];
+    bool started[IBS_KIND_COUNT];
+    int rc = 0;
 
+    memset(jobs, 0, sizeof(jobs));
+    sh.live = live;
+    sh.p = p;
+    pthread_mutex_init(&sh.lock, NULL);
     for (int k = 0; k < IBS_KIND_COUNT; k++) {
-        if ((rc = read_kind(live, p, (enum ibs_kind)k)))
-            return ibs_error_prefix("reading %s", ibs_model_kind_info((enum ibs_kind)k)->list_op);
+        jobs[k].sh = &sh;
+        jobs[k].kind = (enum ibs_kind)k;
+        started[k] = pthread_create(&threads[k], NULL, kind_thread, &jobs[k]) == 0;
+        if (!started[k])
+            kind_thread(&jobs[k]);
     }
+    for (int k = 0; k < IBS_KIND_COUNT; k++) {
+        if (started[k])
+            pthread_join(threads[k], NULL);
+        live->calls += jobs[k].calls;
+        live->cache_hits += jobs[k].hits;
+    }
+    pthread_mutex_destroy(&sh.lock);
+    /* Merge in kind order, so that everything downstream is deterministic. */
+    for (int k = 0; k < IBS_KIND_COUNT; k++) {
+        struct kind_job *job = &jobs[k];
+        if (job->rc && !rc)
+            rc = ibs_error_set(job->rc, "%s", job->error);
+        for (size_t i = 0; i < job->found.count; i++) {
+            struct ibs_live_resource *r = job->found.items[i];
+            if (rc || ibs_vec_push(&live->resources, r)) {
+                live_resource_free(r);
+                rc = rc ? rc : ibs_error_oom();
+                continue;
+            }
+            r->index = live->resources.count - 1;
+        }
+        ibs_vec_release(&job->found);
+    }
+    if (rc)
+        return rc;
     if (!live->account && p->account && !(live->account = strdup(p->account)))
         return ibs_error_oom();
     return 0;
+}
+
+/* What dates a detail: dateUpdated when the kind has one, else dateCreated. */
+static int detail_key(struct ibs_buf *key, struct ibs_buf *stamp,
+                      const struct ibs_live_resource *r)
+{
+    const char *u = date_text(r->summary, "dateUpdated");
+    ibs_buf_printf(key, "detail %s", r->build_arn);
+    ibs_buf_printf(stamp, "%s|%s", date_text(r->summary, "dateCreated"), u);
+    return ibs_buf_oom(key) || ibs_buf_oom(stamp) ? IBS_ENOMEM : 0;
 }
 
 int ibs_live_detail(const struct ibs_value **out, struct ibs_live *live, struct ibs_provider *p,
                     struct ibs_live_resource *r)
 {
     const struct ibs_kind_info *info = ibs_model_kind_info(r->kind);
-    struct ibs_value *input = NULL, *answer = NULL;
+    struct ibs_value *input = NULL, *answer = NULL, *entry = NULL, *copy = NULL;
+    struct ibs_buf key = IBS_BUF_INIT, stamp = IBS_BUF_INIT;
+    const struct ibs_value *hit = NULL;
     int rc;
 
     *out = NULL;
@@ -260,9 +406,32 @@ int ibs_live_detail(const struct ibs_value **out, struct ibs_live *live, struct 
         *out = r->detail;
         return 0;
     }
-    input = ibs_value_new_map();
-    if (!input)
-        return IBS_ENOMEM;
+    /* ListImagePipelines answers whole ImagePipeline objects: the summary is
+     * the detail, no Get needed. */
+    if (r->kind == IBS_KIND_IMAGE_PIPELINE) {
+        if ((rc = ibs_value_clone(&r->detail, r->summary)))
+            return rc;
+        *out = r->detail;
+        return 0;
+    }
+    if ((rc = detail_key(&key, &stamp, r)))
+        goto done;
+    if (live->cache && !live->refresh_full && ibs_cache_get(&hit, live->cache, key.ptr) == 0 &&
+        hit) {
+        const char *s = ibs_value_map_get_str(hit, "stamp");
+        const struct ibs_value *d = ibs_value_map_get(hit, "detail");
+        if (s && d && strcmp(s, stamp.ptr) == 0) {
+            if ((rc = ibs_value_clone(&r->detail, d)))
+                goto done;
+            live->cache_hits++;
+            *out = r->detail;
+            goto done;
+        }
+    }
+    if (!(input = ibs_value_new_map())) {
+        rc = IBS_ENOMEM;
+        goto done;
+    }
     if ((rc = ibs_value_map_set(input, info->arn_member, ibs_value_new_string(r->build_arn))))
         goto done;
     live->calls++;
@@ -270,24 +439,73 @@ int ibs_live_detail(const struct ibs_value **out, struct ibs_live *live, struct 
         goto done;
     r->detail = ibs_value_map_take(answer, info->get_key);
     if (!r->detail) {
-        rc = ibs_error_set(IBS_EINVALID, "%s answered without \"%s\"", info->get_op, info->get_key);
+        rc = ibs_error_set(IBS_EINVALID, "%s answered without \"%s\"", info->get_op,
+                           info->get_key);
         goto done;
+    }
+    if (live->cache) {
+        if (!(entry = ibs_value_new_map()) ||
+            (rc = ibs_value_map_set(entry, "stamp", ibs_value_new_string(stamp.ptr))) ||
+            (rc = ibs_value_clone(&copy, r->detail)) ||
+            (rc = ibs_value_map_set(entry, "detail", copy)) ||
+            (rc = ibs_cache_put(live->cache, key.ptr, entry))) {
+            entry = NULL;
+            rc = rc ? rc : IBS_ENOMEM;
+            goto done;
+        }
+        entry = NULL;
     }
     *out = r->detail;
 done:
+    ibs_value_free(entry);
+    ibs_buf_release(&key);
+    ibs_buf_release(&stamp);
     ibs_value_free(input);
     ibs_value_free(answer);
     return rc;
 }
 
-int ibs_live_find(struct ibs_vec *out, const struct ibs_live *live, enum ibs_kind kind,
+static int cmp_kind_name(enum ibs_kind ka, const char *na, enum ibs_kind kb, const char *nb)
+{
+    if (ka != kb)
+        return ka < kb ? -1 : 1;
+    return strcmp(na, nb);
+}
+
+static int cmp_live(const void *a, const void *b)
+{
+    const struct ibs_live_resource *x = *(struct ibs_live_resource *const *)a;
+    const struct ibs_live_resource *y = *(struct ibs_live_resource *const *)b;
+    int c = cmp_kind_name(x->kind, x->name, y->kind, y->name);
+    if (c)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int ibs_live_find(struct ibs_vec *out, const struct ibs_live *live_c, enum ibs_kind kind,
                   const char *name)
 {
+    struct ibs_live *live = (struct ibs_live *)live_c;
+    size_t n = live->resources.count, lo = 0, hi = n;
     int rc = 0;
-    for (size_t i = 0; !rc && i < live->resources.count; i++) {
-        struct ibs_live_resource *r = live->resources.items[i];
-        if (r->kind == kind && strcmp(r->name, name) == 0)
-            rc = ibs_vec_push(out, r);
+
+    if (!live->sorted && n) {
+        live->sorted = malloc(n * sizeof(*live->sorted));
+        if (!live->sorted)
+            return ibs_error_oom();
+        memcpy(live->sorted, live->resources.items, n * sizeof(*live->sorted));
+        qsort(live->sorted, n, sizeof(*live->sorted), cmp_live);
     }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_kind_name(live->sorted[mid]->kind, live->sorted[mid]->name, kind, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; !rc && lo < n && live->sorted[lo]->kind == kind &&
+           strcmp(live->sorted[lo]->name, name) == 0;
+         lo++)
+        rc = ibs_vec_push(out, live->sorted[lo]);
     return rc;
 }

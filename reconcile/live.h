@@ -24,7 +24,10 @@
 #define IBS_TAG_HASH "ibsync:hash"
 #define IBS_TAG_RETAIN "ibsync:deletion-policy"
 
+struct ibs_cache;
+
 struct ibs_live_resource {
+    size_t index; /* position in live->resources */
     enum ibs_kind kind;
     char *arn;       /* resource ARN; for versioned kinds the version ARN
                         (component/name/1.0.0) */
@@ -45,13 +48,22 @@ struct ibs_live {
     struct ibs_vec resources; /* struct ibs_live_resource * (owned) */
     char *account;            /* from the ARNs or the provider, NULL if unknown */
     size_t calls;             /* API calls made by ibs_live_read and ibs_live_detail */
+    size_t cache_hits;        /* calls saved by the cache */
+    /*
+     * Facts about immutable versions (build ARN and tags) and details of
+     * resources whose dateUpdated has not moved are kept in this cache
+     * (borrowed, may be NULL). A missing or stale entry only costs a call.
+     */
+    struct ibs_cache *cache;
+    bool refresh_full; /* ignore the cache's entries (still refresh them) */
+    struct ibs_live_resource **sorted; /* by (kind, name), for ibs_live_find */
 };
 
 void ibs_live_init(struct ibs_live *live);
 void ibs_live_release(struct ibs_live *live);
 
 /* Reads every Self-owned resource of every kind into `live` (initialised by
- * the caller). */
+ * the caller): one thread per kind, each following its list's pages. */
 int ibs_live_read(struct ibs_live *live, struct ibs_provider *p);
 
 /*
@@ -62,7 +74,8 @@ int ibs_live_detail(const struct ibs_value **out, struct ibs_live *live, struct 
                     struct ibs_live_resource *r);
 
 /* All live resources of `kind` called `name` (any version) into `out`
- * (borrowed pointers). Names compare exactly. */
+ * (borrowed pointers). Names compare exactly. O(log n): the first call
+ * builds an index (not thread-safe). */
 int ibs_live_find(struct ibs_vec *out, const struct ibs_live *live, enum ibs_kind kind,
                   const char *name);
 

@@ -150,7 +150,8 @@ static int parse_file(struct loader *ld, const char *path, const char *data, siz
     if (!f)
         return ibs_error_oom();
     ibs_diag_init(&f->diags);
-    f->name = ibs_model_intern_file(ld->model, path);
+    /* Listed paths are unique: no need to search the file table. */
+    f->name = ibs_model_add_file(ld->model, path);
     if (!f->name) {
         rc = IBS_ENOMEM;
         goto done;

@@ -152,6 +152,21 @@ const char *ibs_model_intern_file(struct ibs_model *model, const char *name)
     return copy;
 }
 
+const char *ibs_model_add_file(struct ibs_model *model, const char *name)
+{
+    char *copy = strdup(name);
+
+    if (!copy) {
+        ibs_error_oom();
+        return NULL;
+    }
+    if (ibs_vec_push(&model->files, copy)) {
+        free(copy);
+        return NULL;
+    }
+    return copy;
+}
+
 int ibs_model_resource_id(char **out, const struct ibs_resource *res)
 {
     struct ibs_buf b = IBS_BUF_INIT;

@@ -116,6 +116,9 @@ struct ibs_resource *ibs_model_find(const struct ibs_model *model, enum ibs_kind
  * copy (borrowed from the model), or NULL when out of memory. */
 const char *ibs_model_intern_file(struct ibs_model *model, const char *name);
 
+/* Like ibs_model_intern_file() for a name known to be new (no search). */
+const char *ibs_model_add_file(struct ibs_model *model, const char *name);
+
 /* "Component/install-nginx" or "Component/install-nginx@1.0.0" into out. */
 int ibs_model_resource_id(char **out, const struct ibs_resource *res);
 

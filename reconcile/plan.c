@@ -36,7 +36,9 @@ struct planner {
     struct choice *choices; /* per model resource */
     bool *keep;             /* per live resource: matched, not to delete */
     bool *conflicted;       /* per live resource */
-    char unknown[600];      /* arn_or_symbol()'s answer for an unknown ARN */
+    char unknown[600];
+    struct ibs_resource **msorted;
+        /* model resources by (kind, name) */ /* arn_or_symbol()'s answer for an unknown ARN */
 };
 
 static const char *const type_names[IBS_ACTION_TYPE_COUNT] = {"create", "new version", "update",
@@ -172,10 +174,8 @@ static int add_conflict(struct planner *pl, const struct ibs_live_resource *l)
 
 static size_t live_index(const struct planner *pl, const struct ibs_live_resource *l)
 {
-    for (size_t i = 0; i < pl->live->resources.count; i++)
-        if (pl->live->resources.items[i] == l)
-            return i;
-    return SIZE_MAX;
+    (void)pl;
+    return l->index;
 }
 
 static const char *version_of(void *ctx, const struct ibs_resource *target)
@@ -604,9 +604,26 @@ done:
     return rc;
 }
 
-static bool declared(const struct ibs_model *m, const struct ibs_live_resource *l)
+static int cmp_res_kind_name(const void *a, const void *b)
 {
-    return ibs_model_find(m, l->kind, l->name, NULL) != NULL;
+    const struct ibs_resource *x = *(struct ibs_resource *const *)a;
+    const struct ibs_resource *y = *(struct ibs_resource *const *)b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Whether a live resource's (kind, name) is declared: a binary search over
+ * the planner's sorted copy of the model. */
+static bool declared(const struct planner *pl, const struct ibs_live_resource *l)
+{
+    struct ibs_resource probe;
+    const struct ibs_resource *pp = &probe;
+    memset(&probe, 0, sizeof(probe));
+    probe.kind = l->kind;
+    probe.name = l->name;
+    return pl->msorted && bsearch(&pp, pl->msorted, pl->model->resources.count,
+                                  sizeof(*pl->msorted), cmp_res_kind_name) != NULL;
 }
 
 static int cmp_version_desc(const void *pa, const void *pb)
@@ -623,10 +640,45 @@ static int cmp_version_desc(const void *pa, const void *pb)
 }
 
 /* Component versions that a kept live recipe still uses must stay. */
+struct arn_ref {
+    const char *arn;
+    size_t index;
+};
+
+static int cmp_arn_ref(const void *a, const void *b)
+{
+    return strcmp(((const struct arn_ref *)a)->arn, ((const struct arn_ref *)b)->arn);
+}
+
+/* Component versions that a kept live recipe still uses must stay. Only
+ * worth the recipe details when some managed component version is a
+ * candidate for deletion. */
 static int protect_components(struct planner *pl)
 {
+    struct arn_ref *refs = NULL;
+    size_t n = 0;
+    bool candidates = false;
     int rc = 0;
 
+    for (size_t i = 0; i < pl->live->resources.count; i++) {
+        const struct ibs_live_resource *l = pl->live->resources.items[i];
+        if (l->kind == IBS_KIND_COMPONENT && !pl->keep[i] && l->stack &&
+            strcmp(l->stack, pl->plan->stack) == 0)
+            candidates = true;
+    }
+    if (!candidates)
+        return 0;
+    refs = malloc((2 * pl->live->resources.count + 1) * sizeof(*refs));
+    if (!refs)
+        return ibs_error_oom();
+    for (size_t i = 0; i < pl->live->resources.count; i++) {
+        const struct ibs_live_resource *l = pl->live->resources.items[i];
+        if (l->kind != IBS_KIND_COMPONENT)
+            continue;
+        refs[n++] = (struct arn_ref){l->arn, i};
+        refs[n++] = (struct arn_ref){l->build_arn, i};
+    }
+    qsort(refs, n, sizeof(*refs), cmp_arn_ref);
     for (size_t i = 0; i < pl->live->resources.count; i++) {
         struct ibs_live_resource *l = pl->live->resources.items[i];
         const struct ibs_value *detail, *components;
@@ -634,18 +686,19 @@ static int protect_components(struct planner *pl)
             (l->kind != IBS_KIND_IMAGE_RECIPE && l->kind != IBS_KIND_CONTAINER_RECIPE))
             continue;
         if ((rc = ibs_live_detail(&detail, pl->live, pl->p, l)))
-            return rc;
+            break;
         components = ibs_value_map_get(detail, "components");
         for (size_t k = 0; components && k < components->count; k++) {
-            const char *arn = ibs_value_map_get_str(components->u.items[k], "componentArn");
-            for (size_t j = 0; arn && j < pl->live->resources.count; j++) {
-                struct ibs_live_resource *cl = pl->live->resources.items[j];
-                if (cl->kind == IBS_KIND_COMPONENT &&
-                    (strcmp(cl->arn, arn) == 0 || strcmp(cl->build_arn, arn) == 0))
-                    pl->keep[j] = true;
-            }
+            struct arn_ref key = {ibs_value_map_get_str(components->u.items[k], "componentArn"), 0};
+            const struct arn_ref *hit;
+            if (!key.arn)
+                continue;
+            hit = bsearch(&key, refs, n, sizeof(*refs), cmp_arn_ref);
+            if (hit)
+                pl->keep[hit->index] = true;
         }
     }
+    free(refs);
     return rc;
 }
 
@@ -659,7 +712,7 @@ static int plan_deletes(struct planner *pl)
     for (size_t i = 0; !destroy && i < pl->live->resources.count; i++) {
         struct ibs_live_resource *l = pl->live->resources.items[i];
         if (pl->keep[i] || pl->conflicted[i] || !l->version || !l->stack ||
-            strcmp(l->stack, pl->plan->stack) != 0 || !declared(pl->model, l))
+            strcmp(l->stack, pl->plan->stack) != 0 || !declared(pl, l))
             continue;
         if ((rc = ibs_vec_push(&superseded, l)))
             goto done;
@@ -686,7 +739,7 @@ static int plan_deletes(struct planner *pl)
         } else {
             if (pl->keep[i] || l->retain)
                 continue;
-            if (declared(pl->model, l)) {
+            if (declared(pl, l)) {
                 reason = "superseded version beyond retainVersions";
             } else {
                 if (!pl->model->stack.prune)
@@ -973,7 +1026,7 @@ done:
 int ibs_plan_compute(struct ibs_plan *plan, const struct ibs_model *model, struct ibs_live *live,
                      struct ibs_provider *p, const struct ibs_plan_options *opts)
 {
-    struct planner pl = {plan, model, live, p, opts, NULL, NULL, NULL, {0}};
+    struct planner pl = {plan, model, live, p, opts, NULL, NULL, NULL, {0}, NULL};
     struct ibs_graph g;
     size_t *order = NULL;
     size_t nres = model->resources.count;
@@ -1041,6 +1094,15 @@ int ibs_plan_compute(struct ibs_plan *plan, const struct ibs_model *model, struc
         if (rc)
             goto done;
     }
+    if (nres) {
+        pl.msorted = malloc(nres * sizeof(*pl.msorted));
+        if (!pl.msorted) {
+            rc = ibs_error_oom();
+            goto done;
+        }
+        memcpy(pl.msorted, model->resources.items, nres * sizeof(*pl.msorted));
+        qsort(pl.msorted, nres, sizeof(*pl.msorted), cmp_res_kind_name);
+    }
     if ((rc = plan_deletes(&pl)))
         goto done;
     if ((rc = plan_dependencies(&pl)))
@@ -1053,6 +1115,7 @@ done:
     for (size_t i = 0; pl.choices && i < nres; i++)
         free(pl.choices[i].version);
     free(pl.choices);
+    free(pl.msorted);
     free(pl.keep);
     free(pl.conflicted);
     free(order);
