@@ -90,7 +90,9 @@ static int cmd_destroy(int argc, char **argv)
     "  --target KIND/NAME   only this resource and what it depends on (repeatable)\n"              \
     "  --exclude KIND/NAME  leave this resource out; refused when a kept action\n"                 \
     "                       depends on it (repeatable)\n"                                          \
-    "  --format FORMAT      text (default), json (docs/plan-json.md) or markdown\n"
+    "  --format FORMAT      text (default), json (docs/plan-json.md) or markdown\n"                \
+    "  --refresh=full       read everything from the account, ignoring the cache of\n"             \
+    "                       immutable versions and unchanged details\n"
 
 const struct ibs_cmd_entry ibs_cmd_plan_entry = {
     .name = "plan",

@@ -108,6 +108,14 @@ int ibs_cmd_run_option(struct ibs_cmd_run *run, const char *cmd, int opt, const 
     case 'o':
         run->out_file = arg;
         return 1;
+    case 0x1208:
+        if (strcmp(arg, "full") == 0) {
+            run->refresh_full = true;
+        } else if (strcmp(arg, "cached") != 0) {
+            fprintf(stderr, "ibsync %s: --refresh must be full or cached\n", cmd);
+            return IBS_EXIT_USAGE;
+        }
+        return 1;
     default:
         return 0;
     }

@@ -73,6 +73,26 @@ out=$(run plan --max-attempts 8 --detailed-exitcode "$src/examples/linux-golden-
 expect_status faults-replan 0 $?
 stop_emulator
 
+# 1b. A warm plan of the unchanged stack costs the list pages alone (eight
+#     kinds, one page each); a corrupt cache only makes it slower.
+start_emulator "$tmp/acct1"
+: >"$tmp/requests.log"
+out=$(run plan --detailed-exitcode "$src/examples/linux-golden-ami" 2>&1)
+expect_status warm-plan 0 $?
+expect_eq warm-plan-calls 8 "$(wc -l <"$tmp/requests.log")"
+for f in "$tmp"/state/cache/*.json; do echo '{"format": 1, "entries": [garbage' >"$f"; done
+: >"$tmp/requests.log"
+out=$(run plan --detailed-exitcode "$src/examples/linux-golden-ami" 2>&1)
+expect_status corrupt-cache-plan 0 $?
+expect_match corrupt-cache-plan "$out" "No changes."
+expect_match corrupt-cache-plan "$out" "warning:"
+[ "$(wc -l <"$tmp/requests.log")" -gt 8 ] && ok || fail "corrupt cache: no extra calls"
+: >"$tmp/requests.log"
+out=$(run plan --refresh=full --detailed-exitcode "$src/examples/linux-golden-ami" 2>&1)
+expect_status refresh-full 0 $?
+[ "$(wc -l <"$tmp/requests.log")" -gt 8 ] && ok || fail "--refresh=full read nothing more"
+stop_emulator
+
 # 2. SIGKILL in the middle of an apply (300 ms per call, one at a time),
 #    then the same apply again: it finishes, re-sending the interrupted
 #    action with its first token, with no duplicates.
