@@ -6,9 +6,11 @@
 #include "util/buf.h"
 #include "util/error.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int ibs_cmd_source_option(struct ibs_cmd_source_args *args, int opt, const char *arg)
 {
@@ -31,6 +33,21 @@ int ibs_cmd_source_option(struct ibs_cmd_source_args *args, int opt, const char 
     case 0x1006:
         args->name_prefix = arg;
         return 1;
+    case 0x1007:
+        args->git_token_file = arg;
+        return 1;
+    case 0x1008:
+        args->git_username = arg;
+        return 1;
+    case 0x1009:
+        args->git_ssh_key = arg;
+        return 1;
+    case 0x100a:
+        args->git_ssh_key_passphrase_file = arg;
+        return 1;
+    case 0x100b:
+        args->git_known_hosts = arg;
+        return 1;
     default:
         return 0;
     }
@@ -50,9 +67,58 @@ int ibs_cmd_source_check(const struct ibs_cmd_source_args *args, const char *cmd
     return IBS_EXIT_USAGE;
 }
 
+/* The value of environment variable `name`, or NULL when unset or empty. */
+static const char *env_value(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/*
+ * Fills in the authentication part of `go` from `args` and the environment
+ * (which only cmd/ reads): the token from --git-token-file, else
+ * $IBSYNC_GIT_TOKEN, else $GIT_TOKEN; the user from --git-username, else
+ * $IBSYNC_GIT_USERNAME; known_hosts from --git-known-hosts, else
+ * ~/.ssh/known_hosts. The hint names where the credentials came from,
+ * for authentication failures. `known_hosts` holds the default path.
+ */
+static int git_auth_options(struct ibs_git_options *go, struct ibs_buf *known_hosts,
+                            const struct ibs_cmd_source_args *args)
+{
+    const char *home = env_value("HOME");
+    bool http = !strncasecmp(args->repo, "http://", 7) || !strncasecmp(args->repo, "https://", 8);
+
+    if (args->git_token_file) {
+        go->token_file = args->git_token_file;
+        go->auth_hint = "check --git-token-file";
+    } else if ((go->token = env_value("IBSYNC_GIT_TOKEN")) != NULL) {
+        go->auth_hint = "check IBSYNC_GIT_TOKEN";
+    } else if ((go->token = env_value("GIT_TOKEN")) != NULL) {
+        go->auth_hint = "check GIT_TOKEN";
+    } else {
+        go->auth_hint = "give a token with --git-token-file or IBSYNC_GIT_TOKEN";
+    }
+    go->username = args->git_username ? args->git_username : env_value("IBSYNC_GIT_USERNAME");
+    go->ssh_key = args->git_ssh_key;
+    go->ssh_key_passphrase_file = args->git_ssh_key_passphrase_file;
+    if (!http)
+        go->auth_hint = !args->git_ssh_key ? "give a key with --git-ssh-key"
+                        : args->git_ssh_key_passphrase_file
+                            ? "check --git-ssh-key and --git-ssh-key-passphrase-file"
+                            : "check --git-ssh-key";
+    go->known_hosts = args->git_known_hosts;
+    if (!go->known_hosts && home) {
+        ibs_buf_printf(known_hosts, "%s/.ssh/known_hosts", home);
+        if (ibs_buf_oom(known_hosts))
+            return IBS_ENOMEM;
+        go->known_hosts = known_hosts->ptr;
+    }
+    return 0;
+}
+
 int ibs_cmd_source_open(struct ibs_source **out, const struct ibs_cmd_source_args *args)
 {
-    struct ibs_buf cache = IBS_BUF_INIT;
+    struct ibs_buf cache = IBS_BUF_INIT, known_hosts = IBS_BUF_INIT;
     struct ibs_git_options go;
     int rc;
 
@@ -66,8 +132,11 @@ int ibs_cmd_source_open(struct ibs_source **out, const struct ibs_cmd_source_arg
     go.ref = args->ref;
     go.path = args->path;
     go.cache_dir = cache.ptr;
+    if ((rc = git_auth_options(&go, &known_hosts, args)))
+        goto done;
     rc = ibs_source_open_git(out, &go);
 done:
+    ibs_buf_release(&known_hosts);
     ibs_buf_release(&cache);
     return rc;
 }

@@ -19,6 +19,12 @@ struct ibs_cmd_source_args {
     const char *state_dir;   /* --state-dir, default .ibsync */
     const char *stack;       /* --stack */
     const char *name_prefix; /* --name-prefix */
+    /* Git authentication; the environment fills in what is not given. */
+    const char *git_token_file;              /* --git-token-file */
+    const char *git_username;                /* --git-username */
+    const char *git_ssh_key;                 /* --git-ssh-key */
+    const char *git_ssh_key_passphrase_file; /* --git-ssh-key-passphrase-file */
+    const char *git_known_hosts;             /* --git-known-hosts */
 };
 
 /* Long options for the source arguments, to append to a command's table. */
@@ -29,7 +35,12 @@ struct ibs_cmd_source_args {
     {"path", required_argument, NULL, 0x1003}, \
     {"state-dir", required_argument, NULL, 0x1004}, \
     {"stack", required_argument, NULL, 0x1005}, \
-    {"name-prefix", required_argument, NULL, 0x1006}
+    {"name-prefix", required_argument, NULL, 0x1006}, \
+    {"git-token-file", required_argument, NULL, 0x1007}, \
+    {"git-username", required_argument, NULL, 0x1008}, \
+    {"git-ssh-key", required_argument, NULL, 0x1009}, \
+    {"git-ssh-key-passphrase-file", required_argument, NULL, 0x100a}, \
+    {"git-known-hosts", required_argument, NULL, 0x100b}
 /* clang-format on */
 
 #define IBS_CMD_SOURCE_HELP                                                                        \
@@ -40,7 +51,15 @@ struct ibs_cmd_source_args {
     "  --path SUBDIR        sub-directory of the repository holding the desired state\n"           \
     "  --state-dir DIR      state directory (git cache, locks, journals; default: .ibsync)\n"      \
     "  --stack NAME         stack name (default: the Stack document's, else the directory's)\n"    \
-    "  --name-prefix PREFIX prefix every resource name (preview stacks; use with --stack)\n"
+    "  --name-prefix PREFIX prefix every resource name (preview stacks; use with --stack)\n"       \
+    "Git authentication (secrets are never shown nor stored):\n"                                   \
+    "  --git-token-file FILE   http(s): token for basic auth, read on every run (default:\n"       \
+    "                          $IBSYNC_GIT_TOKEN, else $GIT_TOKEN)\n"                              \
+    "  --git-username NAME     user for the token, or for ssh URLs without one (default:\n"        \
+    "                          $IBSYNC_GIT_USERNAME, else x-access-token; ssh: git)\n"             \
+    "  --git-ssh-key FILE      ssh: private key file\n"                                            \
+    "  --git-ssh-key-passphrase-file FILE  ssh: passphrase of the private key\n"                   \
+    "  --git-known-hosts FILE  ssh: known host keys (default: ~/.ssh/known_hosts)\n"
 
 /*
  * Handles one getopt_long result `opt` (with `optarg`) if it is a source

@@ -138,6 +138,7 @@ static int open_aws(struct ibs_provider **out, const struct ibs_cmd_provider_arg
     ac.use_dualstack = st.use_dualstack_endpoint ? 1 : -1;
     ac.http.ca_bundle = st.ca_bundle;
     ac.http.log = args->debug ? debug_log : NULL;
+    ac.retry_mode = st.retry_mode;
     ac.get_credentials = ibs_aws_credentials_chain_callback;
     ac.credentials_ctx = chain;
     ac.credentials_free = chain_free;

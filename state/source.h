@@ -21,6 +21,35 @@ struct ibs_git_options {
     const char *ref; /* branch, tag, remote branch, or (abbreviated) commit; NULL: HEAD */
     const char *path;      /* sub-directory of the tree to use as root; NULL or "": the top */
     const char *cache_dir; /* where remote URLs are cloned (bare) and reused; required for URLs */
+    /*
+     * Authentication for remote URLs; every field is optional. No secret is
+     * ever shown (description, error messages) or stored (the cache).
+     *
+     * http(s): HTTP basic auth with user `username` and password the token
+     * read from `token_file` (read again by every open, surrounding
+     * whitespace ignored), else `token`; sent only when the server asks.
+     * Credentials in the URL are tried first.
+     *
+     * ssh (ssh://, scp-like user@host:path): public key auth with the
+     * private key file `ssh_key`, unlocked with the passphrase read from
+     * `ssh_key_passphrase_file`. The server's host key must be listed for
+     * the host (as "[host]:port" for ports other than 22; plain or hashed)
+     * in the OpenSSH known_hosts file `known_hosts`: unknown, changed or
+     * revoked keys are refused, and so is every host when it is NULL.
+     *
+     * The user name is the URL's, else `username`, else "x-access-token"
+     * (http(s): GitHub and GitLab take any name with a token) or "git"
+     * (ssh). `auth_hint` (e.g. "check --git-token-file") is appended to
+     * authentication failures, to tell the user where the credentials
+     * come from.
+     */
+    const char *token;
+    const char *token_file;
+    const char *username;
+    const char *ssh_key;
+    const char *ssh_key_passphrase_file;
+    const char *known_hosts;
+    const char *auth_hint;
 };
 
 /* Opens directory `dir` as a source. *out is owned by the caller (ibs_source_free). */
@@ -30,7 +59,11 @@ int ibs_source_open_dir(struct ibs_source **out, const char *dir);
  * Opens the tree at opts->ref (under opts->path) of opts->repo. Remote URLs
  * are fetched into a bare repository under opts->cache_dir named after the
  * URL, and fetched again (not re-cloned) on later calls. IBS_ENOTFOUND when
- * the ref or path does not exist, with a message naming it.
+ * the ref or path does not exist, with a message naming it. IBS_EAUTH when
+ * the server refuses the credentials ("authentication failed for URL: ...")
+ * or an SSH host key cannot be verified ("host key verification failed for
+ * URL: ..."); IBS_EUNSUPPORTED for ssh URLs when libgit2 lacks SSH support.
+ * *out is owned by the caller (ibs_source_free); `opts` is only borrowed.
  */
 int ibs_source_open_git(struct ibs_source **out, const struct ibs_git_options *opts);
 

@@ -21,6 +21,13 @@
  * the target of an anchor, so they are parked in a "graveyard" freed at the
  * end of the document instead of being freed on the spot.
  *
+ * libfyaml 0.7.12 is trusted with the structure of the stream, not with
+ * everything else. The text of quoted and block scalars is decoded here from
+ * the source (its own decoding garbles several cases, see decode_scalar());
+ * where it misjudges the end of a scalar, the parse fails instead of
+ * yielding a wrong tree; inputs that crash it (see check_tab_indentation())
+ * and top-level block scalars it misreads are refused before it sees them.
+ *
  * Locations are 1-based lines and columns counted in characters (a tab is one
  * column, a leading BOM none), matching libfyaml's own marks.
  */
@@ -441,6 +448,7 @@ struct frame {
     size_t height;          /* highest child collection so far */
     size_t anchor;          /* anchor index + 1, or 0 */
     bool loc_from_child;    /* no start mark: take the first child's location */
+    long indent;            /* column of the first entry (block collections) */
     /* maps only */
     struct ibs_value *key; /* key waiting for its value */
     bool key_anchored;     /* the key node is an anchor target */
@@ -619,17 +627,17 @@ static bool header_rest_ok(const char *line, size_t i, size_t end)
  * its "|" or ">" header, which is on the line before that mark (or on the
  * mark's own line when the scalar is empty at the end of the input). Finds
  * the header with a small scan of that line that skips quoted text and stops
- * at a comment; falls back to the content mark.
+ * at a comment. On success *out is the header's offset and *loc its place.
  */
-static struct ibs_loc block_scalar_loc(const struct yparse *p, const struct fy_mark *m)
+static bool find_block_header(const struct yparse *p, const struct fy_mark *m, size_t *out,
+                              struct ibs_loc *loc)
 {
-    struct ibs_loc loc = mark_loc(p, m);
     size_t pos = m->input_pos, ls, end, col = 0;
     char quote = 0;
-    unsigned line = loc.line;
+    unsigned line = (unsigned)m->line + 1;
 
-    if (pos > p->len || m->line < 0 || loc.line == 0)
-        return loc;
+    if (pos > p->len || m->line < 0)
+        return false;
     if (pos > 0 && m->column == 0 && is_break(p->data[pos - 1])) {
         pos--;
         if (pos > 0 && p->data[pos] == '\n' && p->data[pos - 1] == '\r')
@@ -660,11 +668,21 @@ static struct ibs_loc block_scalar_loc(const struct yparse *p, const struct fy_m
         } else if (c == '#' && at_token) {
             break;
         } else if ((c == '|' || c == '>') && at_token && header_rest_ok(p->data, i, end)) {
-            loc.line = line;
-            loc.col = (unsigned)col;
-            return loc;
+            *out = i;
+            *loc = (struct ibs_loc){p->file, line, (unsigned)col};
+            return true;
         }
     }
+    return false;
+}
+
+static struct ibs_loc block_scalar_loc(const struct yparse *p, const struct fy_mark *m)
+{
+    struct ibs_loc loc = mark_loc(p, m);
+    size_t hdr;
+
+    if (loc.line)
+        find_block_header(p, m, &hdr, &loc);
     return loc;
 }
 
@@ -1060,6 +1078,7 @@ static int push_frame(struct yparse *p, struct ibs_value *node, bool loc_known, 
     f->start_nodes = p->nodes;
     f->anchor = anchor;
     f->loc_from_child = !loc_known;
+    f->indent = -1;
     return 0;
 }
 
@@ -1092,8 +1111,12 @@ static int start_collection(struct yparse *p, struct fy_event *ev, bool is_map)
     node->loc = loc;
     /* The node is counted, so the frame records the count before it. */
     rc = push_frame(p, node, known, anchor ? aidx + 1 : 0);
-    if (!rc)
+    if (!rc) {
+        const struct fy_mark *m = start ? fy_token_start_mark(start) : NULL;
         p->stack[p->depth - 1].start_nodes = p->nodes - 1;
+        if (m)
+            p->stack[p->depth - 1].indent = m->column;
+    }
     return rc;
 }
 
@@ -1257,75 +1280,444 @@ static bool unindented_top_block(const struct yparse *p, struct fy_token *tok,
     return m && m->column == 0 && m->input_pos <= p->len && block_content_indent(p, m) == 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Scalar text                                                              */
+
 /*
- * Single-quoted scalars with escaped quotes are decoded here: libfyaml
- * 0.7.12 leaks a buffer in fy_token_get_text() for a run of five or more
- * "''" escapes. The rules (YAML 1.2, 7.3.2): "''" is a quote; a line break
- * folds to a space, or to n newlines when n empty lines follow it; blanks
- * around line breaks are dropped. Returns 1 when the text was decoded into
- * `out`, 0 when libfyaml should read it (no escapes), or IBS_ENOMEM.
+ * libfyaml 0.7.12 reads the structure of quoted and block scalars correctly
+ * but not always their text: runs of "''" escapes come out garbled (and leak
+ * a buffer), "\\" escapes gain spaces, block scalars lose empty lines before
+ * more-indented lines, and some results end in uninitialised bytes. So the
+ * text of those scalars is decoded here from the source, by the rules of
+ * YAML 1.2 (7.3 and 8.1); libfyaml has already checked the syntax. Plain
+ * scalars, which have no escapes, still come from libfyaml.
  */
-static int decode_single_quoted(struct ibs_buf *out, const struct yparse *p, struct fy_token *tok)
+
+static size_t break_len(const char *s, size_t i, size_t end)
+{
+    if (i >= end || !is_break(s[i]))
+        return 0;
+    return s[i] == '\r' && i + 1 < end && s[i + 1] == '\n' ? 2 : 1;
+}
+
+static void put_utf8(struct ibs_buf *out, uint32_t c)
+{
+    char b[4];
+    size_t n;
+
+    if (c < 0x80) {
+        b[0] = (char)c;
+        n = 1;
+    } else if (c < 0x800) {
+        b[0] = (char)(0xc0 | (c >> 6));
+        b[1] = (char)(0x80 | (c & 0x3f));
+        n = 2;
+    } else if (c < 0x10000) {
+        b[0] = (char)(0xe0 | (c >> 12));
+        b[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+        b[2] = (char)(0x80 | (c & 0x3f));
+        n = 3;
+    } else {
+        b[0] = (char)(0xf0 | (c >> 18));
+        b[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+        b[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+        b[3] = (char)(0x80 | (c & 0x3f));
+        n = 4;
+    }
+    ibs_buf_put(out, b, n);
+}
+
+/* `n` hex digits at s[i] (all available), or -1. */
+static long hex_value(const char *s, size_t i, size_t end, size_t n)
+{
+    long v = 0;
+
+    if (i + n > end)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        int d = digit_value(s[i + k]);
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/*
+ * Decodes the escape sequence after the backslash at s[i] into `out`.
+ * Returns the bytes consumed after the backslash, or 0 if it is invalid.
+ */
+static size_t put_escape(struct ibs_buf *out, const char *s, size_t i, size_t end)
+{
+    size_t n = 0;
+    long c;
+
+    if (i + 1 >= end)
+        return 0;
+    switch (s[i + 1]) {
+    case '0':
+        c = 0;
+        break;
+    case 'a':
+        c = '\a';
+        break;
+    case 'b':
+        c = '\b';
+        break;
+    case 't':
+    case '\t':
+        c = '\t';
+        break;
+    case 'n':
+        c = '\n';
+        break;
+    case 'v':
+        c = '\v';
+        break;
+    case 'f':
+        c = '\f';
+        break;
+    case 'r':
+        c = '\r';
+        break;
+    case 'e':
+        c = 0x1b;
+        break;
+    case ' ':
+    case '"':
+    case '/':
+    case '\\':
+        c = s[i + 1];
+        break;
+    case 'N':
+        c = 0x85;
+        break;
+    case '_':
+        c = 0xa0;
+        break;
+    case 'L':
+        c = 0x2028;
+        break;
+    case 'P':
+        c = 0x2029;
+        break;
+    case 'x':
+        n = 2;
+        break;
+    case 'u':
+        n = 4;
+        break;
+    case 'U':
+        n = 8;
+        break;
+    default:
+        return 0;
+    }
+    if (n == 0) {
+        put_utf8(out, (uint32_t)c);
+        return 1;
+    }
+    c = hex_value(s, i + 2, end, n);
+    if (c < 0)
+        return 0;
+    if (n == 4 && c >= 0xd800 && c <= 0xdbff) {
+        /* A UTF-16 surrogate pair written as two \u escapes. */
+        long lo =
+            i + 7 < end && s[i + 6] == '\\' && s[i + 7] == 'u' ? hex_value(s, i + 8, end, 4) : -1;
+        if (lo < 0xdc00 || lo > 0xdfff)
+            return 0;
+        c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+        n += 6;
+    }
+    if ((c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+        return 0;
+    put_utf8(out, (uint32_t)c);
+    return 1 + n;
+}
+
+/*
+ * After a line break inside a flow scalar: counts the empty lines that
+ * follow and skips the leading blanks of the next line. *i ends on its first
+ * character.
+ */
+static size_t skip_empty_lines(const char *s, size_t *i, size_t end)
+{
+    size_t empty = 0;
+
+    for (;;) {
+        size_t j = *i, b;
+        while (j < end && is_blank(s[j]))
+            j++;
+        b = break_len(s, j, end);
+        *i = j;
+        if (!b)
+            return empty;
+        empty++;
+        *i = j + b;
+    }
+}
+
+/*
+ * Decodes a single- or double-quoted scalar whose content starts at `start`
+ * (just after the opening quote). Returns 1, or 0 when the content does not
+ * look as expected (the caller then falls back to libfyaml).
+ */
+static int decode_quoted(struct ibs_buf *out, const struct yparse *p, size_t start, char quote,
+                         size_t *close)
+{
+    const char *s = p->data;
+    size_t i = start, end = p->len;
+    size_t trim = SIZE_MAX; /* where trailing unescaped blanks began in `out` */
+
+    while (i < end) {
+        char c = s[i];
+        size_t b;
+
+        if (c == quote) {
+            if (quote == '"' || i + 1 >= end || s[i + 1] != '\'') {
+                *close = i;
+                return 1;
+            }
+            ibs_buf_putc(out, '\'');
+            trim = SIZE_MAX;
+            i += 2;
+        } else if (c == '\\' && quote == '"') {
+            size_t n;
+            if ((b = break_len(s, i + 1, end))) {
+                /* An escaped line break joins the lines, keeping the blanks
+                 * before it; empty lines after it still count. */
+                size_t empty;
+                i += 1 + b;
+                empty = skip_empty_lines(s, &i, end);
+                for (size_t k = 0; k < empty; k++)
+                    ibs_buf_putc(out, '\n');
+                trim = SIZE_MAX;
+                continue;
+            }
+            n = put_escape(out, s, i, end);
+            if (!n)
+                return 0;
+            trim = SIZE_MAX;
+            i += 1 + n;
+        } else if ((b = break_len(s, i, end))) {
+            /* Line folding: trailing blanks go; one break becomes a space,
+             * n empty lines become n newlines. */
+            size_t empty;
+            if (trim != SIZE_MAX)
+                ibs_buf_truncate(out, trim);
+            trim = SIZE_MAX;
+            i += b;
+            empty = skip_empty_lines(s, &i, end);
+            if (empty)
+                for (size_t k = 0; k < empty; k++)
+                    ibs_buf_putc(out, '\n');
+            else
+                ibs_buf_putc(out, ' ');
+        } else if (is_blank(c)) {
+            if (trim == SIZE_MAX)
+                trim = out->size;
+            ibs_buf_putc(out, c);
+            i++;
+        } else {
+            /* A run of ordinary characters is copied at once. */
+            size_t run = i + 1;
+            while (run < end && s[run] != quote && s[run] != '\\' && !is_break(s[run]) &&
+                   !is_blank(s[run]))
+                run++;
+            ibs_buf_put(out, s + i, run - i);
+            trim = SIZE_MAX;
+            i = run;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Skips up to `indent` spaces, then any empty lines (each also followed by up
+ * to `indent` spaces); *col is the column reached on the current line.
+ * Returns the number of line breaks skipped.
+ */
+static size_t block_breaks(const char *s, size_t *i, size_t end, size_t indent, size_t *col)
+{
+    size_t n = 0, b;
+
+    for (;;) {
+        while (*col < indent && *i < end && s[*i] == ' ') {
+            (*i)++;
+            (*col)++;
+        }
+        b = break_len(s, *i, end);
+        if (!b)
+            return n;
+        n++;
+        *i += b;
+        *col = 0;
+    }
+}
+
+/*
+ * Skips the leading empty lines of a block scalar without an indentation
+ * indicator; *max_indent is the deepest column of spaces seen, which (with
+ * the first content line) sets the indentation. Returns the line breaks.
+ */
+static size_t block_leading(const char *s, size_t *i, size_t end, size_t *col, size_t *max_indent)
+{
+    size_t n = 0, b;
+
+    *max_indent = 0;
+    while (*i < end) {
+        if (s[*i] == ' ') {
+            (*i)++;
+            (*col)++;
+            if (*col > *max_indent)
+                *max_indent = *col;
+        } else if ((b = break_len(s, *i, end))) {
+            n++;
+            *i += b;
+            *col = 0;
+        } else {
+            break;
+        }
+    }
+    return n;
+}
+
+static void put_newlines(struct ibs_buf *out, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        ibs_buf_putc(out, '\n');
+}
+
+/*
+ * Decodes a literal or folded block scalar, following PyYAML's
+ * scan_block_scalar(). `parent` is the indentation of the enclosing block
+ * collection (-1 at the top level). Returns 1, or 0 to fall back to libfyaml.
+ * By the rules, the scalar's token must end in [*lo, *hi]: after its last
+ * content line and no later than the start of the next line with content.
+ */
+static int decode_block(struct ibs_buf *out, const struct yparse *p, struct fy_token *tok,
+                        bool folded, long parent, size_t *lo, size_t *hi)
 {
     const struct fy_mark *m = fy_token_start_mark(tok);
-    const char *s;
-    size_t i, end, n, breaks = 0;
-    bool escapes = false, first = true;
+    const char *s = p->data;
+    size_t end = p->len, i, hdr, indent, increment = 0, breaks, line_break = 0, col = 0;
+    size_t min_indent = parent < 0 ? 1 : (size_t)parent + 1, max_indent;
+    int chomp = 0; /* -1 strip, 0 clip, +1 keep */
+    struct ibs_loc hloc;
 
-    if (!m || m->input_pos == 0 || m->input_pos > p->len || p->data[m->input_pos - 1] != '\'')
+    if (!m || !find_block_header(p, m, &hdr, &hloc))
         return 0;
-    s = p->data;
-    /* The content runs to the first quote that is not part of "''". */
-    for (end = m->input_pos; end < p->len; end++) {
-        if (s[end] != '\'')
-            continue;
-        if (end + 1 < p->len && s[end + 1] == '\'') {
-            escapes = true;
-            end++;
-            continue;
-        }
-        break;
+    for (i = hdr + 1; i < end && (s[i] == '-' || s[i] == '+' || (s[i] >= '1' && s[i] <= '9'));
+         i++) {
+        if (s[i] == '-' || s[i] == '+')
+            chomp = s[i] == '-' ? -1 : 1;
+        else
+            increment = (size_t)(s[i] - '0');
     }
-    if (!escapes || end >= p->len)
-        return 0;
-    i = m->input_pos;
-    while (i <= end) {
-        size_t ls = i, le;
-        /* One line of content: [ls, le), then its line break (if any). */
-        while (i < end && !is_break(s[i]))
-            i++;
-        le = i;
-        if (!first)
-            while (ls < le && is_blank(s[ls]))
-                ls++;
-        if (le < end)
-            while (le > ls && is_blank(s[le - 1]))
-                le--;
-        if (!first) {
-            if (ls == le && i < end) {
-                breaks++; /* an empty line */
-            } else {
-                if (breaks)
-                    for (n = 0; n < breaks; n++)
-                        ibs_buf_putc(out, '\n');
-                else
-                    ibs_buf_putc(out, ' ');
-                breaks = 0;
-            }
-        }
-        if (first || ls < le || i >= end) {
-            for (size_t k = ls; k < le; k++) {
-                ibs_buf_putc(out, s[k]);
-                if (s[k] == '\'')
-                    k++; /* the second quote of "''" */
-            }
-        }
-        first = false;
-        if (i >= end)
+    /* The content starts on the line after the header. */
+    while (i < end && !is_break(s[i]))
+        i++;
+    i += break_len(s, i, end);
+    *lo = i;
+    if (increment) {
+        indent = min_indent + increment - 1;
+        breaks = block_breaks(s, &i, end, indent, &col);
+    } else {
+        breaks = block_leading(s, &i, end, &col, &max_indent);
+        indent = max_indent > min_indent ? max_indent : min_indent;
+    }
+    while (col == indent && i < end) {
+        size_t le = i;
+        bool leading_non_space = !is_blank(s[i]);
+
+        put_newlines(out, breaks);
+        while (le < end && !is_break(s[le]))
+            le++;
+        ibs_buf_put(out, s + i, le - i);
+        i = le;
+        *lo = le;
+        line_break = break_len(s, i, end);
+        i += line_break;
+        col = 0;
+        breaks = block_breaks(s, &i, end, indent, &col);
+        if (col != indent || i >= end)
             break;
-        i += s[i] == '\r' && i + 1 < end && s[i + 1] == '\n' ? 2 : 1;
+        /* Folding joins two plain lines with a space (or with the empty
+         * lines between them); more-indented lines keep their breaks. */
+        if (folded && line_break && leading_non_space && !is_blank(s[i])) {
+            if (!breaks)
+                ibs_buf_putc(out, ' ');
+        } else if (line_break) {
+            ibs_buf_putc(out, '\n');
+        }
     }
-    return ibs_buf_oom(out) ? IBS_ENOMEM : 1;
+    if (chomp >= 0 && line_break)
+        ibs_buf_putc(out, '\n');
+    if (chomp > 0)
+        put_newlines(out, breaks);
+    /* libfyaml ends the token at the line start or at the next token. */
+    *hi = i;
+    while (*hi > 0 && *hi < end && !is_break(s[*hi - 1]))
+        (*hi)--;
+    while (*hi < end && s[*hi] == ' ')
+        (*hi)++;
+    if (*hi < *lo)
+        *hi = *lo;
+    return 1;
+}
+
+/* 1-based line and column (in characters) of byte offset `pos`. */
+static struct ibs_loc offset_loc(const struct yparse *p, size_t pos)
+{
+    struct ibs_loc loc = {p->file, 1, 1};
+    size_t i = p->len >= 3 && memcmp(p->data, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+
+    for (; i < pos && i < p->len; i++) {
+        if (p->data[i] == '\n' ||
+            (p->data[i] == '\r' && (i + 1 >= p->len || p->data[i + 1] != '\n'))) {
+            loc.line++;
+            loc.col = 1;
+        } else if (p->data[i] != '\r' && ((unsigned char)p->data[i] & 0xc0) != 0x80) {
+            loc.col++;
+        }
+    }
+    return loc;
+}
+
+/*
+ * The text of a quoted or block scalar, decoded into `out`. Returns 1, or 0
+ * when libfyaml's text has to be used, or IBS_ENOMEM. Returns 2 when libfyaml
+ * disagrees with the YAML rules about where the scalar ends (it then read the
+ * structure around it wrongly too); *expected is where it should end.
+ */
+static int decode_scalar(struct ibs_buf *out, size_t *expected, const struct yparse *p,
+                         struct fy_token *tok, enum fy_scalar_style style)
+{
+    const struct fy_mark *m = fy_token_start_mark(tok), *e = fy_token_end_mark(tok);
+    long parent = p->depth ? p->stack[p->depth - 1].indent : -1;
+    size_t lo = 0, hi = 0;
+    int rc = 0;
+
+    if (!m || !e || m->input_pos > p->len)
+        return 0;
+    if (style == FYSS_SINGLE_QUOTED || style == FYSS_DOUBLE_QUOTED) {
+        char quote = style == FYSS_SINGLE_QUOTED ? '\'' : '"';
+        if (m->input_pos == 0 || p->data[m->input_pos - 1] != quote)
+            return 0;
+        rc = decode_quoted(out, p, m->input_pos, quote, &lo);
+        hi = lo;
+    } else if (style == FYSS_LITERAL || style == FYSS_FOLDED) {
+        rc = decode_block(out, p, tok, style == FYSS_FOLDED, parent, &lo, &hi);
+    }
+    if (rc == 1 && (e->input_pos < lo || e->input_pos > hi)) {
+        *expected = hi;
+        rc = 2;
+    }
+    if (rc != 1)
+        ibs_buf_clear(out);
+    if (ibs_buf_oom(out))
+        return IBS_ENOMEM;
+    return rc;
 }
 
 static int on_scalar(struct yparse *p, struct fy_event *ev)
@@ -1336,7 +1728,7 @@ static int on_scalar(struct yparse *p, struct fy_event *ev)
     enum tag_kind tk = tag_kind(ev->scalar.tag);
     struct ibs_buf decoded = IBS_BUF_INIT;
     const char *text = "";
-    size_t len = 0, aidx = 0;
+    size_t len = 0, aidx = 0, expected = 0;
     struct ibs_loc loc;
     bool known;
     int rc = 0;
@@ -1357,9 +1749,18 @@ static int on_scalar(struct yparse *p, struct fy_event *ev)
             return fail_rc(p, ibs_error_set(IBS_ENOMEM, "cannot read a YAML scalar"));
         if (len > p->lim.max_scalar)
             return fatal(p, &loc, "scalar is %zu bytes; the limit is %zu", len, p->lim.max_scalar);
-        rc = style == FYSS_SINGLE_QUOTED ? decode_single_quoted(&decoded, p, tok) : 0;
+        rc = decode_scalar(&decoded, &expected, p, tok, style);
         if (rc < 0)
             return fail_rc(p, ibs_error_oom());
+        if (rc == 2) {
+            struct ibs_loc want = offset_loc(p, expected);
+            struct ibs_loc got = mark_loc(p, fy_token_end_mark(tok));
+            ibs_buf_release(&decoded);
+            return fatal(p, &loc,
+                         "cannot read this scalar reliably: by the YAML rules it ends at line "
+                         "%u, column %u, but the parser reads on to line %u, column %u",
+                         want.line, want.col, got.line, got.col);
+        }
         if (rc == 1) {
             text = decoded.ptr;
             len = decoded.size;
@@ -1552,6 +1953,90 @@ static int check_input(struct yparse *p)
     return 0;
 }
 
+/*
+ * libfyaml 0.7.12 frees a simple key twice (and crashes in
+ * fy_parser_destroy()) after reporting a tab used as indentation of a block
+ * entry inside an explicit key, e.g. "? b:<TAB>:". Such input is invalid
+ * anyway: a tab in the blanks after a block indicator ("-", "?", ":")
+ * followed by another indicator ("?", ":", "|", ">", "- "). This pass finds
+ * that pattern before libfyaml sees it, outside quoted scalars, comments,
+ * flow collections and block scalar content, and reports it the way libfyaml
+ * does.
+ */
+static int check_tab_indentation(struct yparse *p)
+{
+    const char *s = p->data;
+    size_t len = p->len, i = 0, flow = 0, block_indent = 0;
+    bool in_block = false;
+    char quote = 0;
+
+    if (len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
+        i = 3;
+    while (i < len) {
+        size_t ls = i, le = i, ind = 0;
+        bool blank = true;
+
+        while (le < len && !is_break(s[le])) {
+            if (!is_blank(s[le]))
+                blank = false;
+            le++;
+        }
+        while (ls + ind < le && s[ls + ind] == ' ')
+            ind++;
+        /* Block scalar content: blank lines and lines indented deeper than
+         * the line holding the header. */
+        if (in_block && !quote && (blank || ind > block_indent)) {
+            i = le + break_len(s, le, len);
+            continue;
+        }
+        in_block = false;
+        for (size_t j = ls; j < le; j++) {
+            char c = s[j];
+            bool at_token =
+                j == ls || is_blank(s[j - 1]) || (flow && strchr("[{,", s[j - 1]) != NULL);
+
+            if (quote) {
+                if (quote == '"' && c == '\\')
+                    j++;
+                else if (c == quote && quote == '\'' && j + 1 < le && s[j + 1] == '\'')
+                    j++;
+                else if (c == quote)
+                    quote = 0;
+                continue;
+            }
+            if ((c == '"' || c == '\'') && at_token) {
+                quote = c;
+            } else if (c == '#' && (j == ls || is_blank(s[j - 1]))) {
+                break;
+            } else if ((c == '[' || c == '{') && at_token) {
+                flow++;
+            } else if ((c == ']' || c == '}') && flow) {
+                flow--;
+            } else if (!flow && (c == '|' || c == '>') && at_token && header_rest_ok(s, j, le)) {
+                in_block = true;
+                block_indent = ind;
+                break;
+            } else if (!flow && (c == ':' || ((c == '-' || c == '?') && at_token)) &&
+                       (j + 1 == le || is_blank(s[j + 1]))) {
+                size_t k = j + 1, tab = SIZE_MAX;
+                while (k < le && is_blank(s[k])) {
+                    if (s[k] == '\t' && tab == SIZE_MAX)
+                        tab = k;
+                    k++;
+                }
+                if (tab != SIZE_MAX && k < le &&
+                    (strchr("?:|>", s[k]) ||
+                     (s[k] == '-' && (k + 1 == le || is_blank(s[k + 1]))))) {
+                    struct ibs_loc loc = offset_loc(p, tab);
+                    return fatal(p, &loc, "cannot use tab for indentation of block entry");
+                }
+            }
+        }
+        i = le + break_len(s, le, len);
+    }
+    return 0;
+}
+
 static void discard_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
     (void)diag;
@@ -1609,8 +2094,7 @@ int ibs_yaml_parse(struct ibs_vec *out, struct ibs_diags *diags, const char *fil
         ibs_yaml_limits_init(&p.lim);
     ibs_vec_init(&p.graveyard);
 
-    check_input(&p);
-    if (p.stop || len == 0)
+    if (check_input(&p) || check_tab_indentation(&p) || len == 0)
         goto done;
 
     fy_diag_cfg_default(&dcfg);

@@ -1,6 +1,8 @@
 /*
  * The "aws" provider: one Image Builder call = bind once, then up to
- * max_attempts signed attempts with the SDKs' "standard" retry mode.
+ * max_attempts signed attempts with the SDKs' "standard" retry mode, plus,
+ * in "adaptive" mode (the default), client-side rate limiting shared by
+ * every thread that calls the provider.
  *
  * Retry decision, per attempt that failed:
  *   - retryable: throttling errors (the SDKs' list, plus Image Builder's
@@ -29,6 +31,44 @@
  * deduplicates. An operation of that kind without a token would only be
  * retried after throttling (the request was refused, not performed).
  *
+ * Adaptive mode (the AWS SDKs' retry_mode = adaptive): botocore's
+ * ClientRateLimiter (botocore/retries/adaptive.py, bucket.py,
+ * throttling.py), the algorithm the Java SDK's RateLimitingTokenBucket and
+ * the Go SDK's adaptive rate limiter implement too. The retries above stay
+ * as they are; in addition, each provider has one token bucket and every
+ * attempt takes one token before it is sent. With parallel workers each
+ * backing off on its own, their retries still arrive at the account's
+ * limit together; one bucket for all of them spaces the attempts out
+ * instead. The parts (constants IBS_AWS_RATE_* in client.h):
+ *   - send rate: every attempt that was answered, or failed in transport,
+ *     is counted; whenever the clock enters a new half-second bucket
+ *     (floor(2t)/2), the count over the time since the previous bucket
+ *     gives the current rate, smoothed: measured = 0.8 * current + 0.2 *
+ *     measured. (The first bucket starts at floor(t) of the creation time,
+ *     as in botocore.)
+ *   - CUBIC (as in TCP's congestion control, RFC 8312): on a throttling
+ *     response, W_max = the measured rate (once limiting is on, the lower
+ *     of it and the fill rate), K = cbrt(W_max * (1 - beta) / C), and the
+ *     new rate is W_max * beta; on any other answer at time t, the rate is
+ *     C * (t - t_throttle - K)^3 + W_max, which starts at W_max * beta,
+ *     is back at W_max after K seconds and grows faster beyond it.
+ *     beta = 0.7, C = 0.4; before any throttle W_max = 0.
+ *   - the fill rate after every answer is min(that rate, 2 * measured)
+ *     but at least 0.5 tokens/s; the bucket holds max(rate, 1) tokens.
+ *     Tokens accrue at the old rate up to the moment the rate changes.
+ *   - acquiring: nothing until the first throttling response (limiting
+ *     starts "enabled" by it, as in the SDKs); after that, a token is taken
+ *     when the bucket holds one, else the caller sleeps (1 - tokens) /
+ *     fill_rate seconds, rounded up to the ms, and looks again.
+ * The bucket starts empty at creation, filling at 1 token/s, so the first
+ * attempt after an early throttle waits up to 2 s (0.5 tokens/s): the
+ * measured rate is still 0 then. Sleeping happens outside the lock through
+ * the config's sleep_ms, the clock is the config's, so tests run on a fake
+ * clock; a waiter whose rate rose meanwhile sleeps its computed time out
+ * (at most 2 s) instead of being woken, unlike botocore's condition
+ * variable. Standard mode (retry_mode "standard" or "legacy") has no
+ * limiter.
+ *
  * Every attempt fetches credentials again (they may have been refreshed)
  * and is signed anew (X-Amz-Date changes). Secrets never reach a log line
  * or an error message: the service sometimes echoes the Authorization or
@@ -45,6 +85,7 @@
 #include <openssl/rand.h>
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -66,6 +107,7 @@ struct aws_provider {
     pthread_mutex_t mu; /* guards quota and stats */
     unsigned quota, quota_max;
     struct ibs_aws_stats stats;
+    struct ibs_aws_rate_limiter *limiter; /* adaptive mode; NULL in standard mode */
 };
 
 static _Thread_local struct ibs_aws_call_stat last_call;
@@ -93,11 +135,12 @@ static void default_sleep(void *ctx, long ms)
         ;
 }
 
-static long now_ms(void)
+static double default_clock(void *ctx)
 {
     struct timespec ts;
+    (void)ctx;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void log_line(const struct aws_provider *p, const char *fmt, ...)
@@ -118,6 +161,198 @@ static void log_line(const struct aws_provider *p, const char *fmt, ...)
     ibs_buf_release(&line);
 }
 
+/* ---- adaptive mode: the rate limiter ---------------------------------- */
+
+/* Slack for floating-point rounding: a bucket this close to one token holds
+ * one, and a wait is not rounded up to an extra millisecond for it. */
+#define TOKEN_EPSILON 1e-6
+
+struct ibs_aws_rate_limiter {
+    pthread_mutex_t mu; /* guards everything below */
+    double (*clock)(void *ctx);
+    void *clock_ctx;
+    void (*sleep_ms)(void *ctx, long ms);
+    void *sleep_ctx;
+    bool enabled;
+    /* token bucket */
+    double fill_rate, max_capacity, capacity, last_refill;
+    /* CUBIC */
+    double last_max_rate, time_window, last_throttle;
+    /* measured send rate */
+    double measured_rate, last_tx_bucket;
+    uint64_t tx_count;
+    /* counters */
+    uint64_t acquired, waits, wait_ms;
+};
+
+/* Adds the tokens earned since the last refill at the current fill rate. */
+static void bucket_refill(struct ibs_aws_rate_limiter *l, double now)
+{
+    if (now <= l->last_refill)
+        return;
+    l->capacity += (now - l->last_refill) * l->fill_rate;
+    if (l->capacity > l->max_capacity)
+        l->capacity = l->max_capacity;
+    l->last_refill = now;
+}
+
+static void bucket_set_rate(struct ibs_aws_rate_limiter *l, double rate, double now)
+{
+    /* What accrued so far accrued at the old rate. */
+    bucket_refill(l, now);
+    l->fill_rate = rate > IBS_AWS_RATE_MIN_FILL ? rate : IBS_AWS_RATE_MIN_FILL;
+    l->max_capacity = rate > IBS_AWS_RATE_MIN_CAPACITY ? rate : IBS_AWS_RATE_MIN_CAPACITY;
+    if (l->capacity > l->max_capacity)
+        l->capacity = l->max_capacity;
+}
+
+/* Counts one answered attempt; returns the smoothed send rate. */
+static double measure_tx_rate(struct ibs_aws_rate_limiter *l, double now)
+{
+    double bucket = floor(now / IBS_AWS_RATE_BUCKET_S) * IBS_AWS_RATE_BUCKET_S;
+
+    l->tx_count++;
+    if (bucket > l->last_tx_bucket) {
+        double current = (double)l->tx_count / (bucket - l->last_tx_bucket);
+        l->measured_rate =
+            current * IBS_AWS_RATE_SMOOTHING + l->measured_rate * (1 - IBS_AWS_RATE_SMOOTHING);
+        l->tx_count = 0;
+        l->last_tx_bucket = bucket;
+    }
+    return l->measured_rate;
+}
+
+static double cubic_success(const struct ibs_aws_rate_limiter *l, double now)
+{
+    double dt = now - l->last_throttle - l->time_window;
+    return IBS_AWS_RATE_SCALE_CONSTANT * dt * dt * dt + l->last_max_rate;
+}
+
+static double cubic_throttle(struct ibs_aws_rate_limiter *l, double rate, double now)
+{
+    l->last_max_rate = rate;
+    l->time_window = cbrt(rate * (1 - IBS_AWS_RATE_BETA) / IBS_AWS_RATE_SCALE_CONSTANT);
+    l->last_throttle = now;
+    return rate * IBS_AWS_RATE_BETA;
+}
+
+static void limiter_state(struct ibs_aws_rate_limiter_state *out,
+                          const struct ibs_aws_rate_limiter *l)
+{
+    out->enabled = l->enabled;
+    out->fill_rate = l->fill_rate;
+    out->max_capacity = l->max_capacity;
+    out->capacity = l->capacity;
+    out->measured_rate = l->measured_rate;
+    out->last_max_rate = l->last_max_rate;
+    out->time_window = l->time_window;
+    out->last_throttle = l->last_throttle;
+    out->acquired = l->acquired;
+    out->waits = l->waits;
+    out->wait_ms = l->wait_ms;
+}
+
+int ibs_aws_rate_limiter_new(struct ibs_aws_rate_limiter **out,
+                             const struct ibs_aws_rate_limiter_options *opts)
+{
+    struct ibs_aws_rate_limiter *l;
+    double now;
+
+    *out = NULL;
+    if (!(l = calloc(1, sizeof(*l))))
+        return ibs_error_oom();
+    pthread_mutex_init(&l->mu, NULL);
+    l->clock = opts && opts->clock ? opts->clock : default_clock;
+    l->clock_ctx = opts ? opts->clock_ctx : NULL;
+    l->sleep_ms = opts && opts->sleep_ms ? opts->sleep_ms : default_sleep;
+    l->sleep_ctx = opts ? opts->sleep_ctx : NULL;
+    now = l->clock(l->clock_ctx);
+    /* botocore: an empty bucket at 1 token/s, W_max 0, and the first
+     * rate bucket at the whole second. */
+    l->last_refill = now;
+    bucket_set_rate(l, 1, now);
+    l->last_throttle = now;
+    l->last_tx_bucket = floor(now);
+    *out = l;
+    return 0;
+}
+
+void ibs_aws_rate_limiter_free(struct ibs_aws_rate_limiter *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+void ibs_aws_rate_limiter_acquire(long *out_waited_ms, struct ibs_aws_rate_limiter *l)
+{
+    long waited = 0;
+
+    pthread_mutex_lock(&l->mu);
+    if (!l->enabled)
+        goto done;
+    for (;;) {
+        long ms;
+
+        bucket_refill(l, l->clock(l->clock_ctx));
+        if (l->capacity >= 1 - TOKEN_EPSILON)
+            break;
+        ms = (long)ceil((1 - l->capacity) / l->fill_rate * 1000 - TOKEN_EPSILON);
+        if (ms < 1)
+            ms = 1;
+        /* Others may take or add tokens meanwhile: look again after. */
+        pthread_mutex_unlock(&l->mu);
+        l->sleep_ms(l->sleep_ctx, ms);
+        pthread_mutex_lock(&l->mu);
+        waited += ms;
+    }
+    l->capacity -= 1;
+    l->acquired++;
+    if (waited) {
+        l->waits++;
+        l->wait_ms += (uint64_t)waited;
+    }
+done:
+    pthread_mutex_unlock(&l->mu);
+    if (out_waited_ms)
+        *out_waited_ms = waited;
+}
+
+void ibs_aws_rate_limiter_update(struct ibs_aws_rate_limiter_state *out,
+                                 struct ibs_aws_rate_limiter *l, bool throttled)
+{
+    double now, measured, rate;
+
+    pthread_mutex_lock(&l->mu);
+    now = l->clock(l->clock_ctx);
+    measured = measure_tx_rate(l, now);
+    if (!throttled) {
+        rate = cubic_success(l, now);
+    } else {
+        /* Once limiting, the rate we were allowed may be below what was
+         * measured over the last half second. */
+        double base = l->enabled && l->fill_rate < measured ? l->fill_rate : measured;
+        rate = cubic_throttle(l, base, now);
+        l->enabled = true;
+    }
+    if (rate > IBS_AWS_RATE_MAX_SCALE * measured)
+        rate = IBS_AWS_RATE_MAX_SCALE * measured;
+    bucket_set_rate(l, rate, now);
+    if (out)
+        limiter_state(out, l);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void ibs_aws_rate_limiter_snapshot(struct ibs_aws_rate_limiter_state *out,
+                                   struct ibs_aws_rate_limiter *l)
+{
+    pthread_mutex_lock(&l->mu);
+    bucket_refill(l, l->clock(l->clock_ctx));
+    limiter_state(out, l);
+    pthread_mutex_unlock(&l->mu);
+}
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 static void aws_free(void *self)
@@ -129,6 +364,7 @@ static void aws_free(void *self)
     if (p->cfg.credentials_free)
         p->cfg.credentials_free(p->cfg.credentials_ctx);
     ibs_http_client_free(p->http);
+    ibs_aws_rate_limiter_free(p->limiter);
     ibs_aws_endpoint_release(&p->endpoint);
     free((char *)p->cfg.http.ca_bundle);
     pthread_mutex_destroy(&p->mu);
@@ -158,11 +394,45 @@ static int max_attempts_of(unsigned *out, const struct ibs_aws_config *cfg)
     return 0;
 }
 
+static bool ascii_ieq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char ca = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char cb = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (ca != cb)
+            return false;
+    }
+    return *a == *b;
+}
+
+/* cfg->retry_mode, else AWS_RETRY_MODE, else adaptive. */
+static int retry_mode_of(bool *out_adaptive, const struct ibs_aws_config *cfg)
+{
+    const char *v = cfg->retry_mode, *source = "retry_mode";
+
+    *out_adaptive = true;
+    if (!v || !*v) {
+        source = "AWS_RETRY_MODE";
+        v = cfg->getenv ? cfg->getenv(cfg->env_ctx, source) : getenv(source);
+    }
+    if (!v || !*v || ascii_ieq(v, "adaptive"))
+        return 0;
+    /* "legacy" is the SDKs' older mode, which the shared config may name
+     * for other tools; ibsync's nearest behaviour is standard. */
+    if (ascii_ieq(v, "standard") || ascii_ieq(v, "legacy")) {
+        *out_adaptive = false;
+        return 0;
+    }
+    return ibs_error_set(IBS_EINVALID, "%s: expected standard, adaptive or legacy, not '%s'",
+                         source, v);
+}
+
 int ibs_aws_provider_new(struct ibs_provider **out, const struct ibs_aws_config *cfg)
 {
     struct aws_provider *p = NULL;
     struct ibs_provider *prov = NULL;
     const char *ca;
+    bool adaptive;
     int rc;
 
     *out = NULL;
@@ -188,7 +458,7 @@ int ibs_aws_provider_new(struct ibs_provider **out, const struct ibs_aws_config 
         rc = ibs_error_set(IBS_EINVALID, "aws provider: no credentials source");
         goto done;
     }
-    if ((rc = max_attempts_of(&p->max_attempts, cfg)) ||
+    if ((rc = max_attempts_of(&p->max_attempts, cfg)) || (rc = retry_mode_of(&adaptive, cfg)) ||
         (rc = ibs_aws_endpoint_resolve(&p->endpoint, cfg)))
         goto done;
     p->base_ms = cfg->retry_base_ms > 0 ? cfg->retry_base_ms : IBS_AWS_RETRY_BASE_MS;
@@ -201,6 +471,19 @@ int ibs_aws_provider_new(struct ibs_provider **out, const struct ibs_aws_config 
         p->cfg.rand01 = default_rand01;
     if (!p->cfg.sleep_ms)
         p->cfg.sleep_ms = default_sleep;
+    if (!p->cfg.clock)
+        p->cfg.clock = default_clock;
+    p->stats.retry_mode = adaptive ? "adaptive" : "standard";
+    if (adaptive) {
+        struct ibs_aws_rate_limiter_options lo;
+
+        lo.clock = p->cfg.clock;
+        lo.clock_ctx = p->cfg.clock_ctx;
+        lo.sleep_ms = p->cfg.sleep_ms;
+        lo.sleep_ctx = p->cfg.sleep_ctx;
+        if ((rc = ibs_aws_rate_limiter_new(&p->limiter, &lo)))
+            goto done;
+    }
     if ((rc = ibs_http_client_new(&p->http, &p->cfg.http)))
         goto done;
     if (!(prov = calloc(1, sizeof(*prov)))) {
@@ -211,8 +494,9 @@ int ibs_aws_provider_new(struct ibs_provider **out, const struct ibs_aws_config 
     prov->self = p;
     prov->region = p->endpoint.region;
     prov->account = NULL;
-    log_line(p, "aws: endpoint %s%s (%s), region %s, %u attempts", p->endpoint.origin,
-             p->endpoint.base_path, p->endpoint.source, p->endpoint.region, p->max_attempts);
+    log_line(p, "aws: endpoint %s%s (%s), region %s, %u attempts, %s retry mode",
+             p->endpoint.origin, p->endpoint.base_path, p->endpoint.source, p->endpoint.region,
+             p->max_attempts, p->stats.retry_mode);
     *out = prov;
     p = NULL;
 done:
@@ -232,6 +516,15 @@ int ibs_aws_provider_stats(struct ibs_aws_stats *out, const struct ibs_provider 
     *out = p->stats;
     out->retry_quota = p->quota;
     pthread_mutex_unlock(&p->mu);
+    if (p->limiter) {
+        struct ibs_aws_rate_limiter_state ls;
+
+        ibs_aws_rate_limiter_snapshot(&ls, p->limiter);
+        out->fill_rate = ls.enabled ? ls.fill_rate : 0;
+        out->measured_rate = ls.measured_rate;
+        out->rate_waits = ls.waits;
+        out->rate_wait_ms = ls.wait_ms;
+    }
     return 0;
 }
 
@@ -415,6 +708,7 @@ struct call {
     unsigned attempts;
     long status;
     long slept_ms;
+    long waited_ms;
 };
 
 /* Records why attempt `a` failed in c->last; sets *out_retryable,
@@ -445,6 +739,33 @@ static int describe_failure(struct call *c, struct attempt *a, bool *out_retryab
     return 0;
 }
 
+/* Adaptive mode: waits for a send token before an attempt. */
+static void limiter_acquire(struct call *c)
+{
+    long waited;
+
+    if (!c->p->limiter)
+        return;
+    ibs_aws_rate_limiter_acquire(&waited, c->p->limiter);
+    if (waited > 0)
+        log_line(c->p, "aws: %s: attempt %u waited %ld ms for a send token", c->req.op->name,
+                 c->attempts, waited);
+    c->waited_ms += waited;
+}
+
+/* Adaptive mode: tells the limiter that an attempt was answered. */
+static void limiter_update(struct call *c, bool throttled)
+{
+    struct ibs_aws_rate_limiter_state ls;
+
+    if (!c->p->limiter)
+        return;
+    ibs_aws_rate_limiter_update(&ls, c->p->limiter, throttled);
+    if (throttled)
+        log_line(c->p, "aws: %s: throttled: sending at most %.2f requests/s (measured %.2f)",
+                 c->req.op->name, ls.fill_rate, ls.measured_rate);
+}
+
 /*
  * Runs attempts until one succeeds (0, *out is the response) or the call
  * fails. On failure c->last describes a failed attempt (status > 0 for a
@@ -470,6 +791,7 @@ static int run_attempts(struct ibs_value **out, struct call *c)
         ibs_http_response_release(&a.resp);
         ibs_sigv4_result_release(&a.sig);
         a.transport_rc = 0;
+        limiter_acquire(c);
         if ((rc = send_attempt(&a, p, &c->req, c->invocation_id, c->attempts))) {
             ibs_provider_error_release(&c->last);
             c->last.code = rc;
@@ -478,6 +800,7 @@ static int run_attempts(struct ibs_value **out, struct call *c)
         add_stat(p, &p->stats.attempts);
         c->status = a.resp.status;
         if (!a.transport_rc && a.resp.status >= 200 && a.resp.status < 300) {
+            limiter_update(c, false);
             release_quota(p, retried ? last_cost : IBS_AWS_RETRY_SUCCESS_REFUND);
             if ((rc = ibs_aws_response_parse(out, c->req.op, &a.resp)))
                 c->last.code = rc;
@@ -488,6 +811,7 @@ static int run_attempts(struct ibs_value **out, struct call *c)
             goto done;
         }
         rc = c->last.code;
+        limiter_update(c, throttled);
         if (throttled)
             add_stat(p, &p->stats.throttles);
         /* A non-idempotent call without a token could run twice, unless
@@ -543,15 +867,16 @@ static int finish_failure(struct ibs_provider_error *err, struct call *c, int rc
 static int aws_call(void *self, struct ibs_value **out, struct ibs_provider_error *err,
                     const char *operation, const struct ibs_value *input)
 {
+    struct aws_provider *p = self;
     struct call c;
-    long start = now_ms();
+    double start = p->cfg.clock(p->cfg.clock_ctx);
     int rc;
 
     *out = NULL;
     if (err)
         ibs_provider_error_init(err);
     memset(&c, 0, sizeof(c));
-    c.p = self;
+    c.p = p;
     rc = ibs_aws_request_bind(&c.req, operation, input);
     if (!rc)
         rc = ibs_aws_uuid4(c.invocation_id);
@@ -570,7 +895,8 @@ static int aws_call(void *self, struct ibs_value **out, struct ibs_provider_erro
     last_call.attempts = c.attempts;
     last_call.status = c.status;
     last_call.slept_ms = c.slept_ms;
-    last_call.elapsed_ms = now_ms() - start;
+    last_call.waited_ms = c.waited_ms;
+    last_call.elapsed_ms = lround((p->cfg.clock(p->cfg.clock_ctx) - start) * 1000);
     ibs_aws_request_release(&c.req);
     ibs_provider_error_release(&c.last);
     return rc;

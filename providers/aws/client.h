@@ -7,7 +7,10 @@
  * as a JSON body; idempotency tokens are generated once per call. Every
  * attempt is signed with SigV4 (providers/aws/sigv4.h) using the
  * credentials the config's callback returns at that moment. Failed attempts
- * are retried as in the AWS SDKs' "standard" retry mode (see client.c).
+ * are retried as in the AWS SDKs' "standard" retry mode; in "adaptive" mode
+ * (the default) every attempt also takes a token from a send-rate bucket
+ * shared by all threads of the provider, whose rate follows the throttling
+ * responses (see client.c).
  *
  * Files: client.c (provider, retries, stats), client_bind.c (request
  * binding, responses, AWS errors), endpoint.c (endpoint resolution).
@@ -42,6 +45,19 @@
 #define IBS_AWS_RETRY_TIMEOUT_COST 10u
 #define IBS_AWS_RETRY_SUCCESS_REFUND 1u
 
+/* The SDKs' adaptive retry mode (botocore's ClientRateLimiter; see the
+ * comment in client.c for the algorithm): CUBIC's beta and scale constant,
+ * the smoothing and time bucket of the measured send rate, the floor of the
+ * fill rate and of the bucket size, and how far above the measured rate the
+ * fill rate may go. */
+#define IBS_AWS_RATE_BETA 0.7
+#define IBS_AWS_RATE_SCALE_CONSTANT 0.4
+#define IBS_AWS_RATE_SMOOTHING 0.8
+#define IBS_AWS_RATE_BUCKET_S 0.5
+#define IBS_AWS_RATE_MIN_FILL 0.5
+#define IBS_AWS_RATE_MIN_CAPACITY 1.0
+#define IBS_AWS_RATE_MAX_SCALE 2.0
+
 /* Defined in providers/aws/credentials.h: borrowed key, secret and token. */
 struct ibs_aws_credentials_view;
 
@@ -63,12 +79,21 @@ struct ibs_aws_config {
     long retry_cap_ms;
     /* Initial retry quota in tokens; 0: IBS_AWS_RETRY_QUOTA. */
     unsigned retry_quota;
+    /* "adaptive" (client-side rate limiting on top of the standard retries)
+     * or "standard"; "legacy" counts as "standard"; case does not matter.
+     * NULL or "": AWS_RETRY_MODE, else "adaptive". */
+    const char *retry_mode;
     /* Uniform random number in [0, 1) for the backoff jitter; NULL: OpenSSL's RNG. */
     double (*rand01)(void *ctx);
     void *rand_ctx;
-    /* Sleeps `ms` milliseconds between attempts; NULL: nanosleep(). */
+    /* Sleeps `ms` milliseconds between attempts and while waiting for a
+     * send token; NULL: nanosleep(). */
     void (*sleep_ms)(void *ctx, long ms);
     void *sleep_ctx;
+    /* Monotonic time in seconds (any origin) for the adaptive rate limiter
+     * and the call timings; NULL: CLOCK_MONOTONIC. */
+    double (*clock)(void *ctx);
+    void *clock_ctx;
     /* Environment lookup; NULL: getenv(). "" counts as unset. */
     const char *(*getenv)(void *ctx, const char *name);
     void *env_ctx;
@@ -95,9 +120,9 @@ struct ibs_aws_config {
  * fails. *out is owned by the caller (ibs_provider_free). Errors:
  * IBS_EINVALID for a missing credentials callback, a missing or malformed
  * region, a bad endpoint URL, FIPS or dual-stack with a custom endpoint or
- * in a partition without them, an invalid AWS_MAX_ATTEMPTS or
- * AWS_USE_*_ENDPOINT; IBS_EINVALID from the HTTP client for an unreadable
- * CA bundle.
+ * in a partition without them, an invalid AWS_MAX_ATTEMPTS,
+ * AWS_USE_*_ENDPOINT, or retry mode (cfg->retry_mode or AWS_RETRY_MODE);
+ * IBS_EINVALID from the HTTP client for an unreadable CA bundle.
  */
 int ibs_aws_provider_new(struct ibs_provider **out, const struct ibs_aws_config *cfg);
 
@@ -109,6 +134,17 @@ struct ibs_aws_stats {
     uint64_t retries;     /* attempts after the first */
     uint64_t throttles;   /* attempts answered with a throttling error */
     unsigned retry_quota; /* tokens left in the retry quota */
+
+    /* static: "adaptive" or "standard" */
+    const char *retry_mode;
+    /* Adaptive mode: the send bucket's fill rate in requests per second, 0
+     * while no attempt is limited (before the first throttle, and always in
+     * standard mode); the smoothed send rate the limiter measured; attempts
+     * that waited for a token, and the time they waited. */
+    double fill_rate;
+    double measured_rate;
+    uint64_t rate_waits;
+    uint64_t rate_wait_ms;
 };
 
 /* Copies the counters of `p`; IBS_EINVALID when `p` is not an "aws" provider. */
@@ -120,11 +156,70 @@ struct ibs_aws_call_stat {
     int code;              /* 0 or the error returned */
     unsigned attempts;
     long status;     /* HTTP status of the last attempt; 0 when none answered */
-    long elapsed_ms; /* the whole call, backoff sleeps included */
+    long elapsed_ms; /* the whole call, backoff sleeps and token waits included */
     long slept_ms;   /* backoff sleeps */
+    long waited_ms;  /* waits for a send token (adaptive mode) */
 };
 
 void ibs_aws_provider_last_call(struct ibs_aws_call_stat *out);
+
+/* ---- adaptive retry mode: the client-side rate limiter (client.c) ------ */
+
+/* One send-rate bucket with its CUBIC rate control; thread-safe. */
+struct ibs_aws_rate_limiter;
+
+struct ibs_aws_rate_limiter_options {
+    double (*clock)(void *ctx); /* monotonic seconds; NULL: CLOCK_MONOTONIC */
+    void *clock_ctx;
+    void (*sleep_ms)(void *ctx, long ms); /* NULL: nanosleep() */
+    void *sleep_ctx;
+};
+
+/* What a limiter holds at one moment (see client.c for the meaning). */
+struct ibs_aws_rate_limiter_state {
+    bool enabled;         /* a throttle was seen: every acquire takes a token */
+    double fill_rate;     /* tokens per second */
+    double max_capacity;  /* tokens the bucket holds at most */
+    double capacity;      /* tokens in the bucket at its last refill */
+    double measured_rate; /* smoothed send rate, requests per second */
+    double last_max_rate; /* CUBIC's W_max: the rate used at the last throttle */
+    double time_window;   /* CUBIC's K: seconds to grow back to W_max */
+    double last_throttle; /* clock time of the last throttle (or of creation) */
+    uint64_t acquired;    /* tokens handed out */
+    uint64_t waits;       /* acquisitions that had to wait */
+    uint64_t wait_ms;     /* milliseconds slept waiting */
+};
+
+/*
+ * Creates a limiter, disabled (acquire returns at once) until the first
+ * throttle. `opts` may be NULL; its callbacks and contexts must outlive the
+ * limiter. *out is owned by the caller (ibs_aws_rate_limiter_free). Errors:
+ * IBS_ENOMEM.
+ */
+int ibs_aws_rate_limiter_new(struct ibs_aws_rate_limiter **out,
+                             const struct ibs_aws_rate_limiter_options *opts);
+
+void ibs_aws_rate_limiter_free(struct ibs_aws_rate_limiter *l);
+
+/*
+ * Before an attempt: once enabled, takes one token, sleeping while the
+ * bucket holds less than one. *out_waited_ms (may be NULL) gets the time
+ * slept, 0 when a token was there.
+ */
+void ibs_aws_rate_limiter_acquire(long *out_waited_ms, struct ibs_aws_rate_limiter *l);
+
+/*
+ * After an attempt that got an answer (or a transport failure): measures
+ * the send rate and sets the fill rate from it, down after a throttling
+ * response, along the cubic curve otherwise. *out (may be NULL) gets the
+ * state that results.
+ */
+void ibs_aws_rate_limiter_update(struct ibs_aws_rate_limiter_state *out,
+                                 struct ibs_aws_rate_limiter *l, bool throttled);
+
+/* Copies the current state (capacity refilled up to now). */
+void ibs_aws_rate_limiter_snapshot(struct ibs_aws_rate_limiter_state *out,
+                                   struct ibs_aws_rate_limiter *l);
 
 /* ---- endpoint (endpoint.c) --------------------------------------------- */
 

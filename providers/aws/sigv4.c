@@ -143,6 +143,12 @@ static int hmac_sha256(unsigned char *out, const void *key, size_t keylen, const
     return 0;
 }
 
+int ibs_sigv4_hmac_sha256(unsigned char *out, const void *key, size_t keylen, const void *data,
+                          size_t len)
+{
+    return hmac_sha256(out, key, keylen, data, len);
+}
+
 /*
  * signature = HMAC(kSigning, string_to_sign), where kSigning is derived as
  * HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").

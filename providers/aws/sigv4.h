@@ -207,6 +207,11 @@ int ibs_sigv4_canonical_query(struct ibs_buf *out, const char *query);
 /* Writes the lower-case hex SHA-256 of `len` bytes of `data` into out[65]. */
 int ibs_sigv4_sha256_hex(char *out, const void *data, size_t len);
 
+/* Writes the HMAC-SHA256 of `len` bytes of `data` (NULL when len is 0) with
+ * `key` into out[32]; the emulator signs its pagination tokens with it. */
+int ibs_sigv4_hmac_sha256(unsigned char *out, const void *key, size_t keylen, const void *data,
+                          size_t len);
+
 /* Writes `t` (Unix seconds) as "YYYYMMDDTHHMMSSZ" into out[17]. */
 int ibs_sigv4_format_date(char *out, int64_t t);
 

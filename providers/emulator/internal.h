@@ -11,7 +11,8 @@
  *                with signed tokens
  *   images.c     images: StartImagePipelineExecution, CreateImage, the
  *                BUILDING -> AVAILABLE transition, output resources
- *   support.c    ARNs, semantic versions, timestamps, hashes, UUIDs,
+ *   support.c    ARNs, semantic versions, timestamps, hashes and HMACs
+ *                (through providers/aws/sigv4.h), random bytes and UUIDs,
  *                projection of documents onto API output shapes
  */
 #ifndef IBS_PROVIDERS_EMULATOR_INTERNAL_H
@@ -86,8 +87,8 @@ struct ibs_emulator_record {
     char *owner;
     char *parent; /* image: ARN of the pipeline that built it; else NULL */
     int64_t created_ms;
-    int64_t updated_ms; /* 0: never updated */
-    struct ibs_value *doc;
+    int64_t updated_ms;    /* 0: never updated */
+    struct ibs_value *doc; /* NULL when scanned without documents */
 };
 
 void ibs_emulator_record_free(struct ibs_emulator_record *rec);
@@ -180,10 +181,17 @@ int ibs_emulator_store_get(struct ibs_emulator_record **out, struct ibs_emulator
 /*
  * Appends to `out` (struct ibs_emulator_record *, caller frees) the records
  * of `kind` in creation order, restricted to ARN path `path` and to parent
- * `parent` when those are not NULL.
+ * `parent` when those are not NULL. Without `with_docs` the records' doc is
+ * NULL, which saves reading and parsing documents that are not looked at;
+ * ibs_emulator_store_load_doc() fills it in.
  */
 int ibs_emulator_store_scan(struct ibs_vec *out, struct ibs_emulator *emu,
-                            enum ibs_emulator_kind_id kind, const char *path, const char *parent);
+                            enum ibs_emulator_kind_id kind, const char *path, const char *parent,
+                            bool with_docs);
+/* Reads and parses the document of `rec` (scanned without it) into
+ * rec->doc, which the record owns; nothing to do when rec->doc is set.
+ * IBS_ENOTFOUND when the record is gone. */
+int ibs_emulator_store_load_doc(struct ibs_emulator *emu, struct ibs_emulator_record *rec);
 /* Allocates the next build number of (kind, path, version), starting at 1;
  * numbers are never reused, even after a delete. */
 int ibs_emulator_store_next_build(int64_t *out, struct ibs_emulator *emu,
@@ -225,13 +233,17 @@ void ibs_emulator_iso8601(char *buf, size_t size, int64_t ms);
 bool ibs_emulator_parse_iso8601(int64_t *out, const char *s);
 /* A random UUID v4 into `buf` (>= 37 bytes). */
 int ibs_emulator_uuid(char *buf, size_t size);
-/* Fills `out` with `len` random bytes. */
+/* Fills `out` with `len` random bytes from the kernel; IBS_EIO when none
+ * are available. */
 int ibs_emulator_random(unsigned char *out, size_t len);
 /* Lower-case hex SHA-256 of `data` into `hex` (>= 65 bytes). */
 int ibs_emulator_sha256_hex(char *hex, const void *data, size_t len);
 /* HMAC-SHA256 of `data` with `key` into `mac` (32 bytes). */
 int ibs_emulator_hmac(unsigned char *mac, const unsigned char *key, size_t keylen, const void *data,
                       size_t len);
+/* Whether `len` bytes at `a` and `b` are equal, in time independent of
+ * their contents (for comparing MACs). */
+bool ibs_emulator_mem_equal(const void *a, const void *b, size_t len);
 /* base64url without padding; appends to `out`. */
 int ibs_emulator_b64url_encode(struct ibs_buf *out, const unsigned char *data, size_t len);
 /* Decodes base64url (no padding) into `out` (at most `cap` bytes); -1 if

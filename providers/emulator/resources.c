@@ -159,7 +159,7 @@ int ibs_emulator_resolve(struct ibs_emulator_record **out, struct ibs_emulator_r
         goto done;
     /* A version ARN (possibly with wildcards) or a versionless ARN: the
      * latest matching build, as the service resolves them. */
-    if ((rc = ibs_emulator_store_scan(&recs, req->emu, kind, a.path, NULL)))
+    if ((rc = ibs_emulator_store_scan(&recs, req->emu, kind, a.path, NULL, false)))
         goto done;
     for (size_t i = 0; i < recs.count; i++) {
         struct ibs_emulator_record *r = recs.items[i];
@@ -170,11 +170,12 @@ int ibs_emulator_resolve(struct ibs_emulator_record **out, struct ibs_emulator_r
         rc = IBS_ENOTFOUND;
         goto done;
     }
+    if ((rc = ibs_emulator_store_load_doc(req->emu, best)))
+        goto done;
     for (size_t i = 0; i < recs.count; i++)
         if (recs.items[i] == best)
             recs.items[i] = NULL;
     *out = best;
-    rc = 0;
 done:
     ibs_vec_release_with(&recs, ibs_emulator_record_free_item);
     ibs_emulator_arn_release(&a);
@@ -777,7 +778,7 @@ int ibs_emulator_op_create(struct ibs_emulator_req *req, struct ibs_value **out)
         goto done;
     }
     /* Names are unique per kind (versioned kinds: per name and version). */
-    if ((rc = ibs_emulator_store_scan(&existing, req->emu, req->kind, rec->path, NULL)))
+    if ((rc = ibs_emulator_store_scan(&existing, req->emu, req->kind, rec->path, NULL, false)))
         goto done;
     for (size_t i = 0; i < existing.count; i++) {
         const struct ibs_emulator_record *e = existing.items[i];

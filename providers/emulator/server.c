@@ -30,6 +30,7 @@
 
 #include "api/api.h"
 #include "providers/aws/sigv4.h"
+#include "providers/emulator/internal.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -42,7 +43,6 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -149,20 +149,11 @@ static void set_reject(struct reject *r, int status, const char *code, const cha
 /* A fresh UUID v4 for answers the engine did not produce. */
 static void new_request_id(char *out)
 {
-    unsigned char b[16];
-
-    if (RAND_bytes(b, sizeof(b)) != 1) {
-        /* Only an identifier: a clock-derived value still tells requests apart. */
-        int64_t t = mono_ms();
-        memset(b, 0, sizeof(b));
-        memcpy(b, &t, sizeof(t));
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, IBS_EMULATOR_REQUEST_ID_SIZE,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    if (ibs_emulator_uuid(out, IBS_EMULATOR_REQUEST_ID_SIZE) == 0)
+        return;
+    /* Only an identifier: a clock-derived value still tells requests apart. */
+    snprintf(out, IBS_EMULATOR_REQUEST_ID_SIZE, "00000000-0000-4000-8000-%012" PRIx64,
+             (uint64_t)mono_ms() & UINT64_C(0xffffffffffff));
 }
 
 /* ---- percent-decoding and the query string ---- */

@@ -56,6 +56,19 @@ static const char schema_v1[] =
     " PRIMARY KEY(token, operation));"
     "CREATE TABLE policies(arn TEXT PRIMARY KEY, policy TEXT NOT NULL);";
 
+/*
+ * Indexes added after schema version 1, created on every open: an index
+ * changes no data, so version-1 databases gain them without a migration
+ * and older emulators can still open the file. Without ANALYZE statistics
+ * SQLite prefers an index that yields ORDER BY seq over one that narrows
+ * the search, so "kind = ? AND path = ? ORDER BY seq" (resolving a version
+ * ARN, the per-name uniqueness check of Create, the *BuildVersions lists)
+ * walked resources_by_kind through every record of the kind;
+ * resources_by_kind_path serves both the search and the order.
+ */
+static const char indexes[] =
+    "CREATE INDEX IF NOT EXISTS resources_by_kind_path ON resources(kind, path, seq);";
+
 static int db_error(struct ibs_emulator *emu, const char *what)
 {
     return ibs_error_set(IBS_EIO, "%s: %s: %s", emu->db_path, what, sqlite3_errmsg(emu->db));
@@ -257,6 +270,8 @@ int ibs_emulator_store_open(struct ibs_emulator *emu, const char *region, const 
         if ((rc = exec(emu, "PRAGMA user_version = 1")))
             goto done;
     }
+    if ((rc = exec(emu, indexes)))
+        goto done;
     if ((rc = settle_identity(emu, "region", region, "us-east-1", &emu->region)))
         goto done;
     if ((rc = settle_identity(emu, "account", account, "123456789012", &emu->account)))
@@ -375,20 +390,25 @@ int ibs_emulator_store_delete(struct ibs_emulator *emu, const char *arn)
 
 #define RECORD_COLUMNS                                                                             \
     "seq, kind, arn, name, path, version, build, owner, parent, created_ms, updated_ms, doc"
+/* The same without the document (NULL in its place), for scans. */
+#define RECORD_COLUMNS_NO_DOC                                                                      \
+    "seq, kind, arn, name, path, version, build, owner, parent, created_ms, updated_ms, NULL"
 
-static int read_record(struct ibs_emulator_record **out, struct ibs_emulator *emu, sqlite3_stmt *st)
+/* Reads the row at `st`; its document when `with_doc`, else rec->doc is NULL. */
+static int read_record(struct ibs_emulator_record **out, struct ibs_emulator *emu, sqlite3_stmt *st,
+                       bool with_doc)
 {
     struct ibs_emulator_record *rec = calloc(1, sizeof(*rec));
     const struct ibs_emulator_kind *kind;
     const char *type = (const char *)sqlite3_column_text(st, 1);
-    const char *doc = (const char *)sqlite3_column_text(st, 11);
+    const char *doc = with_doc ? (const char *)sqlite3_column_text(st, 11) : NULL;
     int rc = 0;
 
     *out = NULL;
     if (!rec)
         return ibs_error_oom();
     kind = type ? ibs_emulator_kind_by_type(type, strlen(type)) : NULL;
-    if (!kind || !doc) {
+    if (!kind || (with_doc && !doc)) {
         rc = ibs_error_set(IBS_EIO, "%s: corrupt resource row %lld", emu->db_path,
                            (long long)sqlite3_column_int64(st, 0));
         goto done;
@@ -410,7 +430,7 @@ static int read_record(struct ibs_emulator_record **out, struct ibs_emulator *em
         rc = IBS_ENOMEM;
         goto done;
     }
-    if ((rc = ibs_json_parse(&rec->doc, doc, strlen(doc))))
+    if (with_doc && (rc = ibs_json_parse(&rec->doc, doc, strlen(doc))))
         goto done;
     *out = rec;
     rec = NULL;
@@ -432,7 +452,7 @@ int ibs_emulator_store_get(struct ibs_emulator_record **out, struct ibs_emulator
         goto done;
     r = sqlite3_step(st);
     if (r == SQLITE_ROW)
-        rc = read_record(out, emu, st);
+        rc = read_record(out, emu, st, true);
     else if (r == SQLITE_DONE)
         rc = ibs_error_set(IBS_ENOTFOUND, "%s does not exist", arn);
     else
@@ -443,22 +463,33 @@ done:
 }
 
 int ibs_emulator_store_scan(struct ibs_vec *out, struct ibs_emulator *emu,
-                            enum ibs_emulator_kind_id kind, const char *path, const char *parent)
+                            enum ibs_emulator_kind_id kind, const char *path, const char *parent,
+                            bool with_docs)
 {
+    struct ibs_buf sql = IBS_BUF_INIT;
     sqlite3_stmt *st = NULL;
     struct ibs_emulator_record *rec = NULL;
     int rc, r;
 
-    if ((rc = prepare(emu, &st,
-                      "SELECT " RECORD_COLUMNS " FROM resources WHERE kind = ?1"
-                      " AND (?2 IS NULL OR path = ?2) AND (?3 IS NULL OR parent = ?3)"
-                      " ORDER BY seq")))
+    /*
+     * One statement per combination of restrictions rather than
+     * "(?2 IS NULL OR path = ?2)": SQLite plans a statement before the
+     * parameters are bound, so that form can only use the (kind, seq) index
+     * and reads every record of the kind. These search resources_by_kind,
+     * resources_by_kind_path or resources_by_parent (EXPLAIN QUERY PLAN).
+     */
+    ibs_buf_printf(&sql, "SELECT %s FROM resources WHERE kind = ?1%s%s ORDER BY seq",
+                   with_docs ? RECORD_COLUMNS : RECORD_COLUMNS_NO_DOC, path ? " AND path = ?2" : "",
+                   parent ? " AND parent = ?3" : "");
+    if ((rc = ibs_buf_oom(&sql)))
         return rc;
+    if ((rc = prepare(emu, &st, sql.ptr)))
+        goto done;
     if ((rc = bind_text(st, 1, ibs_emulator_kind_get(kind)->type)) ||
-        (rc = bind_text(st, 2, path)) || (rc = bind_text(st, 3, parent)))
+        (path && (rc = bind_text(st, 2, path))) || (parent && (rc = bind_text(st, 3, parent))))
         goto done;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = read_record(&rec, emu, st)))
+        if ((rc = read_record(&rec, emu, st, with_docs)))
             goto done;
         if ((rc = ibs_vec_push(out, rec))) {
             ibs_emulator_record_free(rec);
@@ -467,6 +498,38 @@ int ibs_emulator_store_scan(struct ibs_vec *out, struct ibs_emulator *emu,
     }
     if (r != SQLITE_DONE)
         rc = db_error(emu, "scan resources");
+done:
+    sqlite3_finalize(st);
+    ibs_buf_release(&sql);
+    return rc;
+}
+
+int ibs_emulator_store_load_doc(struct ibs_emulator *emu, struct ibs_emulator_record *rec)
+{
+    sqlite3_stmt *st = NULL;
+    const char *doc;
+    int rc, r;
+
+    if (rec->doc)
+        return 0;
+    if ((rc = prepare(emu, &st, "SELECT doc FROM resources WHERE seq = ?")))
+        return rc;
+    sqlite3_bind_int64(st, 1, rec->seq);
+    r = sqlite3_step(st);
+    if (r == SQLITE_DONE) {
+        rc = ibs_error_set(IBS_ENOTFOUND, "%s does not exist", rec->arn);
+        goto done;
+    }
+    if (r != SQLITE_ROW) {
+        rc = db_error(emu, "read resource");
+        goto done;
+    }
+    if (!(doc = (const char *)sqlite3_column_text(st, 0))) {
+        rc = ibs_error_set(IBS_EIO, "%s: corrupt resource row %lld", emu->db_path,
+                           (long long)rec->seq);
+        goto done;
+    }
+    rc = ibs_json_parse(&rec->doc, doc, strlen(doc));
 done:
     sqlite3_finalize(st);
     return rc;
@@ -606,14 +669,31 @@ done:
 int ibs_emulator_store_refs_find(struct ibs_vec *out_from, struct ibs_vec *out_to,
                                  struct ibs_emulator *emu, const char *prefix)
 {
+    size_t len = strlen(prefix);
+    char *upper = NULL;
     sqlite3_stmt *st = NULL;
     int rc, r;
 
-    if ((rc = prepare(emu, &st,
-                      "SELECT from_arn, to_arn FROM refs"
-                      " WHERE substr(to_arn, 1, length(?1)) = ?1 ORDER BY from_arn")))
-        return rc;
-    if ((rc = bind_text(st, 1, prefix)))
+    /*
+     * The strings starting with `prefix` are those in [prefix, upper), upper
+     * being `prefix` with its last byte incremented (BINARY collation
+     * compares bytes), which refs_by_target searches. ARN prefixes are
+     * ASCII; for anything else, where the increment could make invalid
+     * UTF-8, a scan with substr() stays correct.
+     */
+    if (len && (unsigned char)prefix[len - 1] < 0x7f) {
+        if (!(upper = strdup(prefix)))
+            return ibs_error_oom();
+        upper[len - 1]++;
+    }
+    rc = prepare(emu, &st,
+                 upper ? "SELECT from_arn, to_arn FROM refs WHERE to_arn >= ?1 AND to_arn < ?2"
+                         " ORDER BY from_arn"
+                       : "SELECT from_arn, to_arn FROM refs"
+                         " WHERE substr(to_arn, 1, length(?1)) = ?1 ORDER BY from_arn");
+    if (rc)
+        goto done;
+    if ((rc = bind_text(st, 1, prefix)) || (upper && (rc = bind_text(st, 2, upper))))
         goto done;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         char *from = column_dup(st, 0);
@@ -635,6 +715,7 @@ int ibs_emulator_store_refs_find(struct ibs_vec *out_from, struct ibs_vec *out_t
         rc = db_error(emu, "read references");
 done:
     sqlite3_finalize(st);
+    free(upper);
     return rc;
 }
 

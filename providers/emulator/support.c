@@ -1,25 +1,39 @@
 /*
  * Small pieces the emulator engine is built from: the kind table, ARNs as
  * the service forms them, semantic versions with "x" wildcards, timestamps,
- * hashes and random ids (OpenSSL), and the projection of stored documents
- * onto the API's output shapes, which is what keeps every response limited
- * to exactly the members the API reference lists.
+ * hashes and random ids, and the projection of stored documents onto the
+ * API's output shapes, which is what keeps every response limited to
+ * exactly the members the API reference lists.
+ *
+ * Cryptography: only providers/aws may use OpenSSL, so SHA-256 and
+ * HMAC-SHA256 come from its SigV4 module (providers/aws/sigv4.h), which
+ * this library already links through ibs_providers for request
+ * verification. That adds no dependency, whereas the content digest of
+ * state/digest.h would pull the reconciler's state layer and libgit2 into a
+ * provider; it also keeps every value the engine derives from a hash the
+ * same as before: request hashes stored with client tokens in existing data
+ * directories, AMI ids and pagination tokens. Random bytes come from the
+ * kernel (getrandom(2), /dev/urandom where the call is missing).
  */
+/* getrandom() is a Linux extension outside _POSIX_C_SOURCE. */
+#define _DEFAULT_SOURCE
+
 #include "providers/emulator/internal.h"
 
+#include "providers/aws/sigv4.h"
 #include "util/error.h"
 #include "util/json.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Resource kinds. `arn_member` is the member that names one resource in the
  * kind's Get/Delete requests and Create responses; `doc_member` the member
@@ -135,10 +149,49 @@ bool ibs_emulator_parse_iso8601(int64_t *out, const char *s)
     return true;
 }
 
+/* Fills `out` from /dev/urandom, for kernels without getrandom(2). */
+static int urandom(unsigned char *out, size_t len)
+{
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    size_t got = 0;
+    int rc = 0;
+
+    if (fd < 0)
+        return ibs_error_set(IBS_EIO, "no random bytes available: /dev/urandom: %s",
+                             strerror(errno));
+    while (got < len) {
+        ssize_t n = read(fd, out + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = ibs_error_set(IBS_EIO, "no random bytes available: /dev/urandom: %s",
+                               n < 0 ? strerror(errno) : "end of file");
+            goto done;
+        }
+        got += (size_t)n;
+    }
+done:
+    close(fd);
+    return rc;
+}
+
 int ibs_emulator_random(unsigned char *out, size_t len)
 {
-    if (len > INT32_MAX || RAND_bytes(out, (int)len) != 1)
-        return ibs_error_set(IBS_ERROR, "no random bytes available");
+    size_t got = 0;
+
+    while (got < len) {
+        /* Blocks only until the kernel's pool is first initialised (early
+         * boot); requests over 256 bytes may return short, hence the loop. */
+        ssize_t n = getrandom(out + got, len - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == ENOSYS)
+            return urandom(out + got, len - got);
+        if (n < 0)
+            return ibs_error_set(IBS_EIO, "no random bytes available: getrandom: %s",
+                                 strerror(errno));
+        got += (size_t)n;
+    }
     return 0;
 }
 
@@ -159,24 +212,25 @@ int ibs_emulator_uuid(char *buf, size_t size)
 
 int ibs_emulator_sha256_hex(char *hex, const void *data, size_t len)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-
-    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1)
-        return ibs_error_set(IBS_ERROR, "SHA-256 failed");
-    for (unsigned int i = 0; i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return 0;
+    return ibs_sigv4_sha256_hex(hex, data, len);
 }
 
 int ibs_emulator_hmac(unsigned char *mac, const unsigned char *key, size_t keylen, const void *data,
                       size_t len)
 {
-    unsigned int maclen = 0;
+    return ibs_sigv4_hmac_sha256(mac, key, keylen, data, len);
+}
 
-    if (keylen > INT32_MAX || !HMAC(EVP_sha256(), key, (int)keylen, data, len, mac, &maclen))
-        return ibs_error_set(IBS_ERROR, "HMAC-SHA256 failed");
-    return 0;
+bool ibs_emulator_mem_equal(const void *a, const void *b, size_t len)
+{
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char diff = 0;
+
+    /* No early exit: the time taken does not tell how many leading bytes of
+     * a forged MAC were right. */
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)(x[i] ^ y[i]);
+    return diff == 0;
 }
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -3,9 +3,10 @@
  * the wire by a loopback server that also verifies every SigV4 signature),
  * AWS error parsing from each source, the standard retry mode (backoff
  * delays with an injected random source and sleep, max attempts, the retry
- * quota, idempotency tokens, dropped connections and timeouts), endpoint
- * resolution, parallel callers, and the absence of secrets from logs and
- * errors.
+ * quota, idempotency tokens, dropped connections and timeouts), the
+ * adaptive retry mode (the rate limiter's CUBIC rate, token waits, one
+ * bucket shared by threads, on a fake clock), endpoint resolution, parallel
+ * callers, and the absence of secrets from logs and errors.
  * ibs-test-libs: ibs_testsrv ibs_providers ibs_api ibs_util Threads::Threads */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -179,10 +181,15 @@ static double half(void *ctx)
     return 0.5;
 }
 
+/* Sleeps are recorded and move a fake clock, nothing else: no test sleeps
+ * for real, and timings are exact. */
+#define CLOCK_START 1000.0
+
 struct sleeps {
     pthread_mutex_t mu;
     long ms[64];
     size_t n;
+    double now; /* the fake clock, seconds */
 };
 
 static void record_sleep(void *ctx, long ms)
@@ -192,6 +199,24 @@ static void record_sleep(void *ctx, long ms)
     if (s->n < 64)
         s->ms[s->n] = ms;
     s->n++;
+    s->now += (double)ms / 1000;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static double fake_clock(void *ctx)
+{
+    struct sleeps *s = ctx;
+    double now;
+    pthread_mutex_lock(&s->mu);
+    now = s->now;
+    pthread_mutex_unlock(&s->mu);
+    return now;
+}
+
+static void advance_clock(struct sleeps *s, double seconds)
+{
+    pthread_mutex_lock(&s->mu);
+    s->now += seconds;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -261,6 +286,9 @@ static void fixture_start(struct fixture *f, const struct step *steps, size_t ns
     f->cfg.rand01 = half;
     f->cfg.sleep_ms = record_sleep;
     f->cfg.sleep_ctx = &f->sleeps;
+    f->sleeps.now = CLOCK_START;
+    f->cfg.clock = fake_clock;
+    f->cfg.clock_ctx = &f->sleeps;
     f->cfg.get_credentials = static_credentials;
     f->cfg.credentials_ctx = &f->creds;
     f->cfg.http.log = capture_log;
@@ -722,6 +750,9 @@ static void test_throttled_twice_then_success(void **state)
     (void)state;
 
     fixture_start(&f, steps, 3);
+    /* The standard mode's backoff alone; adaptive mode adds token waits
+     * (test_adaptive_throttles_wait_for_tokens). */
+    f.cfg.retry_mode = "standard";
     fixture_open(&f);
     assert_int_equal(call(&out, NULL, &f, "GetComponent",
                           "{\"componentBuildVersionArn\":\"" COMPONENT_ARN "\"}"),
@@ -1217,6 +1248,638 @@ static void test_parallel_calls_share_one_provider(void **state)
     fixture_stop(&f);
 }
 
+/* ---- adaptive retry mode ---------------------------------------------- */
+
+static const char *const get_component_input =
+    "{\"componentBuildVersionArn\":\"" COMPONENT_ARN "\"}";
+
+static void assert_near(double got, double want)
+{
+    if (fabs(got - want) > 1e-9 * (fabs(want) > 1 ? fabs(want) : 1))
+        fail_msg("got %.12g, expected %.12g", got, want);
+}
+
+/* The CUBIC rate at time t after a throttle at t_throttle that set W_max,
+ * capped at twice the measured rate, floored at 0.5 (client.c). */
+static double expected_rate(double t, double t_throttle, double w_max, double measured)
+{
+    double k = cbrt(w_max * (1 - 0.7) / 0.4);
+    double rate = 0.4 * pow(t - t_throttle - k, 3) + w_max;
+    if (rate > 2 * measured)
+        rate = 2 * measured;
+    return rate < 0.5 ? 0.5 : rate;
+}
+
+static void test_retry_mode_selection(void **state)
+{
+    static const char *const env_standard[] = {"AWS_RETRY_MODE=standard", NULL};
+    static const char *const env_legacy[] = {"AWS_RETRY_MODE=Legacy", NULL};
+    static const char *const env_bad[] = {"AWS_RETRY_MODE=fast", NULL};
+    struct {
+        const char *cfg_mode;
+        const char *const *env;
+        const char *want; /* NULL: IBS_EINVALID with `error` */
+        const char *error;
+    } cases[] = {
+        {NULL, no_env, "adaptive", NULL},
+        {NULL, env_standard, "standard", NULL},
+        {NULL, env_legacy, "standard", NULL},
+        {"ADAPTIVE", env_standard, "adaptive", NULL},
+        {"standard", no_env, "standard", NULL},
+        {"", env_standard, "standard", NULL},
+        {NULL, env_bad, NULL, "AWS_RETRY_MODE: expected standard, adaptive or legacy, not 'fast'"},
+        {"cubic", no_env, NULL, "retry_mode: expected standard, adaptive or legacy, not 'cubic'"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fixture f;
+        struct ibs_aws_stats st;
+        struct ibs_provider *p = NULL;
+        char line[64];
+
+        fixture_start(&f, ok_step, 1);
+        f.cfg.retry_mode = cases[i].cfg_mode;
+        f.cfg.getenv = fake_env;
+        f.cfg.env_ctx = (void *)cases[i].env;
+        if (!cases[i].want) {
+            assert_int_equal(ibs_aws_provider_new(&p, &f.cfg), IBS_EINVALID);
+            assert_null(p);
+            assert_string_equal(ibs_error_last()->message, cases[i].error);
+            fixture_stop(&f);
+            continue;
+        }
+        f.env = cases[i].env;
+        fixture_open(&f);
+        assert_int_equal(ibs_aws_provider_stats(&st, f.prov), 0);
+        if (strcmp(st.retry_mode, cases[i].want) != 0)
+            fail_msg("case %zu: %s, expected %s", i, st.retry_mode, cases[i].want);
+        snprintf(line, sizeof(line), ", 3 attempts, %s retry mode\n", cases[i].want);
+        assert_non_null(strstr(f.log.text.ptr, line));
+        assert_true(st.fill_rate == 0);
+        fixture_stop(&f);
+    }
+}
+
+/* The bucket starts empty and, after an early throttle, fills at the
+ * minimum 0.5 tokens/s: each attempt waits (1 - tokens) / rate. */
+static void test_adaptive_throttles_wait_for_tokens(void **state)
+{
+    static const struct step steps[] = {
+        {400, "ThrottlingException", "{\"message\":\"Rate exceeded\"}", 0},
+        {400, NULL, "{\"__type\":\"TooManyRequestsException\"}", 0},
+        {200, NULL, "{\"requestId\":\"ok\"}", 0},
+    };
+    /* t=1000: throttled, measured rate 0: 0.5 tokens/s, bucket empty.
+     * Backoff 500 ms; at 1000.5 the bucket holds 0.25: wait 1500 ms.
+     * t=1002: throttled again: measured 0.8 (2 answers over 2 s, smoothed),
+     * the rate min(0.8, 0.5) * 0.7 is below the floor: 0.5 again. Backoff
+     * 1000 ms, then 0.5 tokens there: wait 1000 ms. */
+    static const long want[] = {500, 1500, 1000, 1000};
+    struct fixture f;
+    struct ibs_value *out = NULL;
+    struct ibs_aws_stats st;
+    struct ibs_aws_call_stat cs;
+    (void)state;
+
+    fixture_start(&f, steps, 3);
+    fixture_open(&f);
+    assert_int_equal(call(&out, NULL, &f, "GetComponent", get_component_input), 0);
+    ibs_value_free(out);
+    assert_sleeps(&f, want, 4);
+    assert_all_verified(&f, 3);
+    ibs_aws_provider_last_call(&cs);
+    assert_int_equal(cs.attempts, 3);
+    assert_int_equal(cs.slept_ms, 1500);
+    assert_int_equal(cs.waited_ms, 2500);
+    assert_int_equal(cs.elapsed_ms, 4000);
+    assert_int_equal(ibs_aws_provider_stats(&st, f.prov), 0);
+    assert_string_equal(st.retry_mode, "adaptive");
+    assert_int_equal(st.throttles, 2);
+    assert_int_equal(st.rate_waits, 2);
+    assert_int_equal(st.rate_wait_ms, 2500);
+    /* The success at t=1004: measured 0.8 * 1/2 + 0.2 * 0.8 = 0.56; the
+     * cubic rate 0.4 * (2 - cbrt(0.5 * 0.3 / 0.4))^3 + 0.5 = 1.34 is capped
+     * at twice that. */
+    assert_near(st.measured_rate, 0.56);
+    assert_near(st.fill_rate, 1.12);
+    assert_near(expected_rate(CLOCK_START + 4, CLOCK_START + 2, 0.5, 0.56), 1.12);
+    assert_non_null(strstr(f.log.text.ptr, "aws: GetComponent: throttled: sending at most "
+                                           "0.50 requests/s (measured 0.00)\n"));
+    assert_non_null(
+        strstr(f.log.text.ptr, "aws: GetComponent: attempt 2 waited 1500 ms for a send token\n"));
+    assert_non_null(
+        strstr(f.log.text.ptr, "aws: GetComponent: attempt 3 waited 1000 ms for a send token\n"));
+
+    /* The next call finds the bucket empty at 1.12 tokens/s: 1/1.12 s. */
+    assert_int_equal(call(&out, NULL, &f, "GetComponent", get_component_input), 0);
+    ibs_value_free(out);
+    assert_int_equal(f.sleeps.n, 5);
+    assert_int_equal(f.sleeps.ms[4], 893);
+    ibs_aws_provider_last_call(&cs);
+    assert_int_equal(cs.attempts, 1);
+    assert_int_equal(cs.slept_ms, 0);
+    assert_int_equal(cs.waited_ms, 893);
+    assert_int_equal(ibs_aws_provider_stats(&st, f.prov), 0);
+    assert_int_equal(st.rate_waits, 3);
+    assert_int_equal(st.rate_wait_ms, 3393);
+    fixture_stop(&f);
+}
+
+/* Calls at 20/s: a throttle cuts the fill rate to 0.7 times the measured
+ * rate, the next calls wait for tokens, and between throttles the rate
+ * grows back along the cubic curve, past the old rate after K seconds. */
+static void test_adaptive_rate_drops_and_recovers(void **state)
+{
+    struct step steps[23];
+    struct fixture f;
+    struct ibs_aws_stats st;
+    struct ibs_value *out = NULL;
+    double w_max, t_throttle, k, first_after, last = 0;
+    uint64_t waits_before;
+    (void)state;
+
+    for (size_t i = 0; i < 23; i++)
+        steps[i] = (struct step){200, NULL, NULL, 0};
+    steps[21] = (struct step){400, "ThrottlingException", "{\"message\":\"Rate exceeded\"}", 0};
+    fixture_start(&f, steps, 23);
+    f.cfg.max_attempts = 1;
+    fixture_open(&f);
+    for (int i = 0; i < 21; i++) {
+        assert_int_equal(call(&out, NULL, &f, "GetComponent", get_component_input), 0);
+        ibs_value_free(out);
+        advance_clock(&f.sleeps, 0.05);
+    }
+    /* Not limited before the first throttle. */
+    assert_int_equal(ibs_aws_provider_stats(&st, f.prov), 0);
+    assert_true(st.fill_rate == 0);
+    assert_int_equal(st.rate_waits, 0);
+    assert_int_equal(f.sleeps.n, 0);
+    assert_true(st.measured_rate > 15 && st.measured_rate < 25);
+
+    assert_int_equal(call(&out, NULL, &f, "GetComponent", get_component_input), IBS_ETHROTTLED);
+    assert_null(out);
+    assert_int_equal(ibs_aws_provider_stats(&st, f.prov), 0);
+    w_max = st.measured_rate;
+    t_throttle = fake_clock(&f.sleeps);
+    k = cbrt(w_max * 0.3 / 0.4);
+    assert_near(st.fill_rate, 0.7 * w_max);
+    waits_before = st.rate_waits;
+
+    first_after = -1;
+    while (fake_clock(&f.sleeps) < t_throttle + 4) {
+        double t;
+
+        advance_clock(&f.sleeps, 0.05);
+        assert_int_equal(call(&out, NULL, &f, "GetComponent", get_component_input), 0);
+        ibs_value_free(out);
+        t = fake_clock(&f.sleeps);
+        assert_int_equal(ibs_aws_provider_stats(&st, f.prov), 0);
+        assert_near(st.fill_rate, expected_rate(t, t_throttle, w_max, st.measured_rate));
+        if (first_after < 0)
+            first_after = st.fill_rate;
+        /* Below the old rate until K seconds have passed, not after. */
+        if (t < t_throttle + k - 0.01)
+            assert_true(st.fill_rate < w_max);
+        else if (t > t_throttle + k + 0.01)
+            assert_true(st.fill_rate > w_max);
+        last = st.fill_rate;
+    }
+    assert_true(first_after < 0.75 * w_max);
+    assert_true(last > w_max);
+    /* Sending at 20/s with less than that allowed: the limiter made calls wait. */
+    assert_true(st.rate_waits > waits_before + 10);
+    assert_int_equal(st.rate_waits, f.sleeps.n);
+    fixture_stop(&f);
+}
+
+/* Standard mode: throttles are retried with backoff, but nothing limits
+ * the attempts that follow. */
+static void test_standard_mode_does_not_throttle(void **state)
+{
+    static const char *const env_standard[] = {"AWS_RETRY_MODE=standard", NULL};
+    static const struct step steps[] = {
+        {400, "ThrottlingException", "{\"message\":\"Rate exceeded\"}", 0},
+        {429, NULL, "{}", 0},
+        {200, NULL, "{}", 0},
+    };
+    static const long want[] = {500, 1000};
+    struct fixture f;
+    struct ibs_aws_stats st;
+    struct ibs_aws_call_stat cs;
+    (void)state;
+
+    fixture_start(&f, steps, 3);
+    f.env = env_standard;
+    fixture_open(&f);
+    for (int i = 0; i < 20; i++) {
+        struct ibs_value *out = NULL;
+        assert_int_equal(call(&out, NULL, &f, "GetComponent", get_component_input), 0);
+        ibs_value_free(out);
+        ibs_aws_provider_last_call(&cs);
+        assert_int_equal(cs.waited_ms, 0);
+    }
+    /* Only the first call's two backoffs; the 19 calls after the throttles
+     * went out at once, at the same instant. */
+    assert_sleeps(&f, want, 2);
+    assert_all_verified(&f, 22);
+    assert_int_equal(ibs_aws_provider_stats(&st, f.prov), 0);
+    assert_string_equal(st.retry_mode, "standard");
+    assert_int_equal(st.throttles, 2);
+    assert_true(st.fill_rate == 0);
+    assert_true(st.measured_rate == 0);
+    assert_int_equal(st.rate_waits, 0);
+    assert_int_equal(st.rate_wait_ms, 0);
+    assert_null(strstr(f.log.text.ptr, "send token"));
+    assert_null(strstr(f.log.text.ptr, "requests/s"));
+    fixture_stop(&f);
+}
+
+/* The limiter alone on a fake clock: botocore's numbers step by step. */
+static void test_rate_limiter_follows_cubic(void **state)
+{
+    struct sleeps clk;
+    struct ibs_aws_rate_limiter_options o;
+    struct ibs_aws_rate_limiter *l = NULL;
+    struct ibs_aws_rate_limiter_state s;
+    double k = cbrt(33.6 * 0.3 / 0.4), prev;
+    long waited = -1;
+    (void)state;
+
+    memset(&clk, 0, sizeof(clk));
+    pthread_mutex_init(&clk.mu, NULL);
+    clk.now = CLOCK_START;
+    memset(&o, 0, sizeof(o));
+    o.clock = fake_clock;
+    o.clock_ctx = &clk;
+    o.sleep_ms = record_sleep;
+    o.sleep_ctx = &clk;
+    assert_int_equal(ibs_aws_rate_limiter_new(&l, &o), 0);
+    ibs_aws_rate_limiter_snapshot(&s, l);
+    assert_false(s.enabled);
+    assert_near(s.fill_rate, 1);
+    assert_near(s.max_capacity, 1);
+    assert_near(s.capacity, 0);
+
+    /* Disabled: no token taken, no wait. */
+    ibs_aws_rate_limiter_acquire(&waited, l);
+    assert_int_equal(waited, 0);
+    ibs_aws_rate_limiter_snapshot(&s, l);
+    assert_int_equal(s.acquired, 0);
+
+    /* 21 answers in the first half second: 42/s, smoothed 0.8 * 42. */
+    for (int i = 0; i < 20; i++)
+        ibs_aws_rate_limiter_update(NULL, l, false);
+    advance_clock(&clk, 0.5);
+    ibs_aws_rate_limiter_update(&s, l, false);
+    assert_near(s.measured_rate, 33.6);
+    assert_false(s.enabled);
+
+    /* A throttle: W_max = 33.6, rate 0.7 * 33.6; the 0.25 tokens earned
+     * at 0.5/s over the half second stay. */
+    ibs_aws_rate_limiter_update(&s, l, true);
+    assert_true(s.enabled);
+    assert_near(s.last_max_rate, 33.6);
+    assert_near(s.time_window, k);
+    assert_near(s.last_throttle, CLOCK_START + 0.5);
+    assert_near(s.fill_rate, 23.52);
+    assert_near(s.max_capacity, 23.52);
+    assert_near(s.capacity, 0.25);
+
+    /* 0.75 tokens short at 23.52/s: 31.9 ms, rounded up. */
+    ibs_aws_rate_limiter_acquire(&waited, l);
+    assert_int_equal(waited, 32);
+    assert_int_equal(clk.n, 1);
+    assert_int_equal(clk.ms[0], 32);
+    ibs_aws_rate_limiter_snapshot(&s, l);
+    assert_int_equal(s.acquired, 1);
+    assert_int_equal(s.waits, 1);
+    assert_int_equal(s.wait_ms, 32);
+    assert_near(s.capacity, 0.25 + 0.032 * 23.52 - 1);
+
+    /* 40 answers/s for 5 s: the rate climbs back along the curve, is at
+     * W_max after K = cbrt(33.6 * 0.3 / 0.4) s, and beyond it after. */
+    prev = 23.52;
+    for (int step = 1; step <= 50; step++) {
+        double t;
+
+        advance_clock(&clk, 0.1);
+        for (int i = 0; i < 4; i++)
+            ibs_aws_rate_limiter_update(&s, l, false);
+        t = fake_clock(&clk);
+        assert_near(s.fill_rate, expected_rate(t, CLOCK_START + 0.5, 33.6, s.measured_rate));
+        assert_true(s.measured_rate > 30);
+        assert_true(s.fill_rate > prev);
+        if (t - (CLOCK_START + 0.5) < k)
+            assert_true(s.fill_rate < 33.6);
+        else
+            assert_true(s.fill_rate > 33.6);
+        prev = s.fill_rate;
+    }
+    /* 5 s of answers after the 32 ms wait. */
+    assert_near(fake_clock(&clk), CLOCK_START + 0.5 + 0.032 + 5);
+    assert_near(prev, 0.4 * pow(0.032 + 5 - k, 3) + 33.6);
+
+    /* Throttled while limiting: W_max is the lower of the measured rate
+     * and the fill rate, and the bucket shrinks with the rate. */
+    assert_true(prev < s.measured_rate);
+    ibs_aws_rate_limiter_update(&s, l, true);
+    assert_near(s.last_max_rate, prev);
+    assert_near(s.fill_rate, 0.7 * prev);
+    assert_near(s.max_capacity, 0.7 * prev);
+    assert_true(s.capacity <= s.max_capacity);
+
+    ibs_aws_rate_limiter_free(l);
+    ibs_aws_rate_limiter_free(NULL);
+    pthread_mutex_destroy(&clk.mu);
+}
+
+/*
+ * Virtual time for several threads: the clock stands still while any
+ * worker runs and, once all of them sleep, jumps to the earliest wake-up.
+ * Waits cost no real time, and the elapsed time is what the sleeps along
+ * the critical path add up to, as on a real clock.
+ */
+struct sleeper {
+    double wake;
+    bool released;
+};
+
+struct vtime {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    double now;
+    int running; /* workers not asleep */
+    struct sleeper *asleep[16];
+    size_t nasleep;
+};
+
+static void vtime_advance(struct vtime *v)
+{
+    double next;
+    size_t kept = 0;
+
+    if (v->running > 0 || v->nasleep == 0)
+        return;
+    next = v->asleep[0]->wake;
+    for (size_t i = 1; i < v->nasleep; i++) {
+        if (v->asleep[i]->wake < next)
+            next = v->asleep[i]->wake;
+    }
+    if (next > v->now)
+        v->now = next;
+    for (size_t i = 0; i < v->nasleep; i++) {
+        if (v->asleep[i]->wake <= v->now) {
+            v->asleep[i]->released = true;
+            v->running++;
+        } else {
+            v->asleep[kept++] = v->asleep[i];
+        }
+    }
+    v->nasleep = kept;
+    pthread_cond_broadcast(&v->cv);
+}
+
+static void vtime_sleep(void *ctx, long ms)
+{
+    struct vtime *v = ctx;
+    struct sleeper me;
+
+    pthread_mutex_lock(&v->mu);
+    me.wake = v->now + (double)ms / 1000;
+    me.released = false;
+    v->asleep[v->nasleep++] = &me;
+    v->running--;
+    vtime_advance(v);
+    while (!me.released)
+        pthread_cond_wait(&v->cv, &v->mu);
+    pthread_mutex_unlock(&v->mu);
+}
+
+static double vtime_clock(void *ctx)
+{
+    struct vtime *v = ctx;
+    double now;
+
+    pthread_mutex_lock(&v->mu);
+    now = v->now;
+    pthread_mutex_unlock(&v->mu);
+    return now;
+}
+
+/* A worker leaves: time may move on for the others. */
+static void vtime_done(struct vtime *v)
+{
+    pthread_mutex_lock(&v->mu);
+    v->running--;
+    vtime_advance(v);
+    pthread_mutex_unlock(&v->mu);
+}
+
+static void vtime_init(struct vtime *v, int workers)
+{
+    memset(v, 0, sizeof(*v));
+    pthread_mutex_init(&v->mu, NULL);
+    pthread_cond_init(&v->cv, NULL);
+    v->now = CLOCK_START;
+    v->running = workers;
+}
+
+static void vtime_destroy(struct vtime *v)
+{
+    pthread_cond_destroy(&v->cv);
+    pthread_mutex_destroy(&v->mu);
+}
+
+/* Grants counted against what the bucket can have earned by then. */
+struct grant_check {
+    struct vtime *vt;
+    pthread_mutex_t mu;
+    double t0, capacity0, rate;
+    unsigned grants;
+    unsigned violations;
+    double worst; /* largest grants - allowed seen */
+};
+
+static void grant_check_count(struct grant_check *g)
+{
+    double now = vtime_clock(g->vt), allowed;
+
+    pthread_mutex_lock(&g->mu);
+    g->grants++;
+    allowed = g->capacity0 + g->rate * (now - g->t0);
+    if ((double)g->grants > allowed + 1e-6) {
+        g->violations++;
+        if ((double)g->grants - allowed > g->worst)
+            g->worst = (double)g->grants - allowed;
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+#define THREADS 8
+#define ACQUIRES_PER_THREAD 25
+
+struct limiter_worker {
+    struct ibs_aws_rate_limiter *l;
+    struct grant_check *check;
+};
+
+static void *limiter_work(void *arg)
+{
+    struct limiter_worker *w = arg;
+
+    for (int i = 0; i < ACQUIRES_PER_THREAD; i++) {
+        ibs_aws_rate_limiter_acquire(NULL, w->l);
+        grant_check_count(w->check);
+    }
+    vtime_done(w->check->vt);
+    return NULL;
+}
+
+static void test_rate_limiter_threads_share_one_bucket(void **state)
+{
+    struct vtime vt;
+    struct grant_check check;
+    struct ibs_aws_rate_limiter_options o;
+    struct ibs_aws_rate_limiter *l = NULL;
+    struct ibs_aws_rate_limiter_state s;
+    struct limiter_worker w[THREADS];
+    pthread_t t[THREADS];
+    const unsigned total = THREADS * ACQUIRES_PER_THREAD;
+    double elapsed;
+    (void)state;
+
+    vtime_init(&vt, 1);
+    memset(&o, 0, sizeof(o));
+    o.clock = vtime_clock;
+    o.clock_ctx = &vt;
+    o.sleep_ms = vtime_sleep;
+    o.sleep_ctx = &vt;
+    assert_int_equal(ibs_aws_rate_limiter_new(&l, &o), 0);
+    /* 21 answers in half a second, then a throttle: 23.52 tokens/s. */
+    for (int i = 0; i < 20; i++)
+        ibs_aws_rate_limiter_update(NULL, l, false);
+    vt.now += 0.5;
+    ibs_aws_rate_limiter_update(NULL, l, false);
+    ibs_aws_rate_limiter_update(&s, l, true);
+    assert_near(s.fill_rate, 23.52);
+    assert_near(s.capacity, 0.25);
+
+    memset(&check, 0, sizeof(check));
+    pthread_mutex_init(&check.mu, NULL);
+    check.vt = &vt;
+    check.t0 = vt.now;
+    check.capacity0 = s.capacity;
+    check.rate = s.fill_rate;
+    vt.running = THREADS;
+    for (int i = 0; i < THREADS; i++) {
+        w[i].l = l;
+        w[i].check = &check;
+        assert_int_equal(pthread_create(&t[i], NULL, limiter_work, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+
+    if (check.violations)
+        fail_msg("%u grants beyond capacity + rate x elapsed (worst by %.6f)", check.violations,
+                 check.worst);
+    assert_int_equal(check.grants, total);
+    ibs_aws_rate_limiter_snapshot(&s, l);
+    assert_int_equal(s.acquired, total);
+    /* Nobody got a token for free, and the waiters kept the bucket busy:
+     * the rate achieved is within 5% of the fill rate. */
+    elapsed = vt.now - check.t0;
+    assert_true((double)total <= check.capacity0 + check.rate * elapsed + 1e-6);
+    assert_true((double)total >= 0.95 * check.rate * elapsed);
+    assert_true(s.waits >= total - 1);
+    ibs_aws_rate_limiter_free(l);
+    pthread_mutex_destroy(&check.mu);
+    vtime_destroy(&vt);
+}
+
+struct provider_worker {
+    struct fixture *f;
+    struct grant_check *check;
+    unsigned throttled;
+};
+
+static void *provider_work(void *arg)
+{
+    struct provider_worker *w = arg;
+
+    for (int i = 0; i < 4; i++) {
+        struct ibs_value *out = NULL;
+        if (call(&out, NULL, w->f, "GetComponent", get_component_input) == IBS_ETHROTTLED)
+            w->throttled++;
+        ibs_value_free(out);
+        /* One attempt per call: it was sent when its token came. */
+        grant_check_count(w->check);
+    }
+    vtime_done(w->check->vt);
+    return NULL;
+}
+
+/* Eight workers throttled on every attempt through one provider: after the
+ * first throttle, all of their attempts together keep to the one bucket's
+ * 0.5 tokens/s, not 0.5/s each. */
+static void test_adaptive_threads_share_the_provider_bucket(void **state)
+{
+    static const struct step steps[] = {{429, NULL, "{}", 0}};
+    struct fixture f;
+    struct vtime vt;
+    struct grant_check check;
+    struct provider_worker w[THREADS];
+    pthread_t t[THREADS];
+    struct ibs_aws_stats st;
+    struct ibs_value *out = NULL;
+    (void)state;
+
+    fixture_start(&f, steps, 1);
+    vtime_init(&vt, 1);
+    f.cfg.max_attempts = 1;
+    f.cfg.clock = vtime_clock;
+    f.cfg.clock_ctx = &vt;
+    f.cfg.sleep_ms = vtime_sleep;
+    f.cfg.sleep_ctx = &vt;
+    fixture_open(&f);
+    assert_int_equal(call(&out, NULL, &f, "GetComponent", get_component_input), IBS_ETHROTTLED);
+    assert_int_equal(ibs_aws_provider_stats(&st, f.prov), 0);
+    assert_near(st.fill_rate, 0.5);
+
+    memset(&check, 0, sizeof(check));
+    pthread_mutex_init(&check.mu, NULL);
+    check.vt = &vt;
+    check.t0 = vt.now;
+    check.capacity0 = 0; /* the bucket was empty when the throttle came */
+    check.rate = 0.5;
+    vt.running = THREADS;
+    for (int i = 0; i < THREADS; i++) {
+        w[i].f = &f;
+        w[i].check = &check;
+        w[i].throttled = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, provider_work, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].throttled, 4);
+    }
+    if (check.violations)
+        fail_msg("%u attempts beyond capacity + rate x elapsed (worst by %.6f)", check.violations,
+                 check.worst);
+    assert_int_equal(ibs_aws_provider_stats(&st, f.prov), 0);
+    assert_int_equal(st.attempts, 1 + THREADS * 4);
+    assert_int_equal(st.throttles, 1 + THREADS * 4);
+    /* Still the floor: every throttle takes min(measured, 0.5) * 0.7. */
+    assert_near(st.fill_rate, 0.5);
+    /* One token every 2 s, each attempt waiting for its own. */
+    assert_near(vt.now - check.t0, 2.0 * THREADS * 4);
+    assert_int_equal(st.rate_waits, THREADS * 4);
+    assert_all_verified(&f, 1 + THREADS * 4);
+    fixture_stop(&f);
+    pthread_mutex_destroy(&check.mu);
+    vtime_destroy(&vt);
+}
+
 /* ---- endpoints -------------------------------------------------------- */
 
 struct endpoint_case {
@@ -1512,6 +2175,13 @@ int main(void)
         cmocka_unit_test(test_credential_failures_are_reported),
         cmocka_unit_test(test_no_secrets_in_logs_or_errors),
         cmocka_unit_test(test_parallel_calls_share_one_provider),
+        cmocka_unit_test(test_retry_mode_selection),
+        cmocka_unit_test(test_adaptive_throttles_wait_for_tokens),
+        cmocka_unit_test(test_adaptive_rate_drops_and_recovers),
+        cmocka_unit_test(test_standard_mode_does_not_throttle),
+        cmocka_unit_test(test_rate_limiter_follows_cubic),
+        cmocka_unit_test(test_rate_limiter_threads_share_one_bucket),
+        cmocka_unit_test(test_adaptive_threads_share_the_provider_bucket),
         cmocka_unit_test(test_endpoint_resolution),
         cmocka_unit_test(test_provider_needs_credentials_and_region),
     };

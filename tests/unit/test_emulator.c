@@ -1,6 +1,8 @@
 /* Unit tests of the emulator engine (providers/emulator) through the
  * provider interface, and of the generic provider helpers (providers/provider.c).
- * ibs-test-libs: ibs_emulator ibs_providers ibs_api ibs_util */
+ * A few tests reach into the engine's internals (internal.h: random bytes,
+ * hashes, MACs) and its SQLite file (query plans of the store's scans).
+ * ibs-test-libs: ibs_emulator ibs_providers ibs_api ibs_util sqlite3 */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,7 @@
 #include <cmocka.h>
 
 #include "providers/emulator/emulator.h"
+#include "providers/emulator/internal.h"
 #include "providers/provider.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -17,6 +20,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1063,6 +1067,302 @@ static void test_pagination_forged_tokens(void **state)
     free(token);
 }
 
+/* ---- listing many resources ---- */
+
+#define GROUP_NAMES 40
+#define GROUP_ROUNDS 3
+
+/*
+ * Creates versions of GROUP_NAMES components in an interleaved order: round
+ * r creates versions[r] of every name i with (i + r) % 4 != 0, visiting the
+ * names in the order (k * step[r] + 5) % GROUP_NAMES. Fills `order` with the
+ * version ARNs in creation order and `first` with each name's creation
+ * index of its first version; returns the number created.
+ */
+static size_t create_interleaved(struct fixture *f, char order[][96], size_t first[GROUP_NAMES])
+{
+    static const char *const versions[GROUP_ROUNDS] = {"1.9.0", "1.10.0", "0.1.0"};
+    static const int step[GROUP_ROUNDS] = {7, 11, 3};
+    size_t n = 0;
+    char name[16];
+
+    for (int i = 0; i < GROUP_NAMES; i++)
+        first[i] = SIZE_MAX;
+    for (int r = 0; r < GROUP_ROUNDS; r++)
+        for (int k = 0; k < GROUP_NAMES; k++) {
+            int i = (k * step[r] + 5) % GROUP_NAMES;
+            if ((i + r) % 4 == 0)
+                continue;
+            snprintf(name, sizeof(name), "n%02d", i);
+            free(create_component(f, name, versions[r], "component-build.yaml"));
+            snprintf(order[n], sizeof(order[n]), PREFIX "component/%s/%s", name, versions[r]);
+            if (first[i] == SIZE_MAX)
+                first[i] = n;
+            n++;
+        }
+    return n;
+}
+
+/* Pages through ListComponents with `extra` members and maxResults 7;
+ * returns the version ARNs as a list (caller frees). */
+static struct ibs_value *list_components_paged(struct fixture *f, const char *extra, int *out_pages)
+{
+    struct ibs_value *arns = ibs_value_new_list(), *out;
+    char *token = NULL;
+
+    *out_pages = 0;
+    do {
+        if (token)
+            out = ok(f, "ListComponents", "{\"maxResults\": 7, %s\"nextToken\": \"%s\"}", extra,
+                     token);
+        else
+            out = ok(f, "ListComponents", "{%s\"maxResults\": 7}", extra);
+        const struct ibs_value *list = at(out, "componentVersionList");
+        assert_non_null(list);
+        assert_true(list->count <= 7);
+        for (size_t i = 0; i < list->count; i++)
+            assert_int_equal(
+                ibs_value_list_append(arns, ibs_value_new_string(S(list->u.items[i], "arn"))), 0);
+        free(token);
+        token = at(out, "nextToken") ? strdup(S(out, "nextToken")) : NULL;
+        ibs_value_free(out);
+        (*out_pages)++;
+        assert_true(*out_pages < 100);
+    } while (token);
+    return arns;
+}
+
+/* The byName list expected after create_interleaved(): every name at the
+ * position of its first version, answering its latest version. */
+static void expect_by_name(const struct ibs_value *arns, const size_t first[GROUP_NAMES])
+{
+    char expected[96];
+    size_t prev = 0;
+
+    assert_int_equal(arns->count, GROUP_NAMES);
+    for (size_t j = 0; j < arns->count; j++) {
+        int name = -1;
+        size_t best = SIZE_MAX;
+        /* The j-th name in order of first creation. */
+        for (int i = 0; i < GROUP_NAMES; i++)
+            if (first[i] != SIZE_MAX && (j == 0 || first[i] > prev) && first[i] < best) {
+                best = first[i];
+                name = i;
+            }
+        assert_true(name >= 0);
+        prev = best;
+        /* Names that skip round 1 have no 1.10.0; semantic order puts
+         * 1.10.0 above 1.9.0 above 0.1.0. */
+        snprintf(expected, sizeof(expected), PREFIX "component/n%02d/%s", name,
+                 (name + 1) % 4 == 0 ? "1.9.0" : "1.10.0");
+        assert_string_equal(arns->u.items[j]->str, expected);
+    }
+}
+
+static void test_list_grouping_interleaved(void **state)
+{
+    struct fixture *f = *state;
+    char order[GROUP_NAMES * GROUP_ROUNDS][96], build_arn[128];
+    size_t first[GROUP_NAMES];
+    size_t created = create_interleaved(f, order, first);
+    struct ibs_value *arns;
+    int pages;
+
+    assert_int_equal(created, GROUP_NAMES * GROUP_ROUNDS * 3 / 4);
+
+    /* Every version, in creation order, across pages. */
+    arns = list_components_paged(f, "", &pages);
+    assert_int_equal(arns->count, created);
+    assert_int_equal(pages, (int)((created + 6) / 7));
+    for (size_t i = 0; i < created; i++)
+        assert_string_equal(arns->u.items[i]->str, order[i]);
+    ibs_value_free(arns);
+
+    /* byName: the latest version of each name at its first position. */
+    arns = list_components_paged(f, "\"byName\": true, ", &pages);
+    expect_by_name(arns, first);
+    assert_int_equal(pages, (GROUP_NAMES + 6) / 7);
+    ibs_value_free(arns);
+
+    /* A filter that reads the stored documents, across pages: same list. */
+    arns = list_components_paged(
+        f, "\"byName\": true, \"filters\": [{\"name\": \"platform\", \"values\": [\"Linux\"]}], ",
+        &pages);
+    expect_by_name(arns, first);
+    ibs_value_free(arns);
+    arns = list_components_paged(
+        f, "\"filters\": [{\"name\": \"platform\", \"values\": [\"Windows\"]}], ", &pages);
+    assert_int_equal(arns->count, 0);
+    assert_int_equal(pages, 1);
+    ibs_value_free(arns);
+
+    /* Deleting a name's oldest version moves the name to its next one. */
+    snprintf(build_arn, sizeof(build_arn), "%s/1", order[0]);
+    ibs_value_free(ok(f, "DeleteComponent", "{\"componentBuildVersionArn\": \"%s\"}", build_arn));
+    for (size_t i = 1; i < created; i++)
+        if (strncmp(order[i], order[0], strlen(PREFIX "component/n00/")) == 0) {
+            int n = atoi(order[0] + strlen(PREFIX "component/n"));
+            first[n] = i;
+            break;
+        }
+    arns = list_components_paged(f, "\"byName\": true, ", &pages);
+    expect_by_name(arns, first);
+    ibs_value_free(arns);
+}
+
+/* EXPLAIN QUERY PLAN of `sql` on the emulator's database, one line per step. */
+static void query_plan(char *buf, size_t size, const char *dir, const char *sql)
+{
+    char path[256], query[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    size_t used = 0;
+
+    snprintf(path, sizeof(path), "%s/imagebuilder.db", dir);
+    snprintf(query, sizeof(query), "EXPLAIN QUERY PLAN %s", sql);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
+    buf[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW && used < size)
+        used += (size_t)snprintf(buf + used, size - used, "%s\n", sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_store_scans_use_indexes(void **state)
+{
+    struct fixture *f = *state;
+    char plan[512], path[256];
+    sqlite3 *db = NULL;
+
+    free(create_component(f, "comp", "1.0.0", "component-build.yaml"));
+    /* The statements of ibs_emulator_store_scan() for List (all records of
+     * a kind, images of a pipeline) and for resolving a version ARN. */
+    query_plan(plan, sizeof(plan), f->dir,
+               "SELECT seq, doc FROM resources WHERE kind = ?1 ORDER BY seq");
+    assert_string_equal(plan, "SEARCH resources USING INDEX resources_by_kind (kind=?)\n");
+    query_plan(plan, sizeof(plan), f->dir,
+               "SELECT seq, doc FROM resources WHERE kind = ?1 AND path = ?2 ORDER BY seq");
+    assert_string_equal(
+        plan, "SEARCH resources USING INDEX resources_by_kind_path (kind=? AND path=?)\n");
+    query_plan(plan, sizeof(plan), f->dir,
+               "SELECT seq, doc FROM resources WHERE kind = ?1 AND parent = ?3 ORDER BY seq");
+    assert_string_equal(plan, "SEARCH resources USING INDEX resources_by_parent (parent=?)\n");
+    query_plan(plan, sizeof(plan), f->dir,
+               "SELECT from_arn FROM refs WHERE to_arn >= ?1 AND to_arn < ?2 ORDER BY from_arn");
+    assert_non_null(strstr(plan, "USING INDEX refs_by_target (to_arn>? AND to_arn<?)"));
+
+    /* A database from before the index gets it when opened. */
+    ibs_provider_free(f->p);
+    f->p = NULL;
+    snprintf(path, sizeof(path), "%s/imagebuilder.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP INDEX resources_by_kind_path", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    query_plan(plan, sizeof(plan), f->dir,
+               "SELECT seq, doc FROM resources WHERE kind = ?1 AND path = ?2 ORDER BY seq");
+    assert_string_equal(plan, "SEARCH resources USING INDEX resources_by_kind (kind=?)\n");
+    open_emulator(f, 0);
+    query_plan(plan, sizeof(plan), f->dir,
+               "SELECT seq, doc FROM resources WHERE kind = ?1 AND path = ?2 ORDER BY seq");
+    assert_string_equal(
+        plan, "SEARCH resources USING INDEX resources_by_kind_path (kind=? AND path=?)\n");
+}
+
+static void test_dependents_by_name_prefix(void **state)
+{
+    struct fixture *f = *state;
+    struct ibs_provider_error err;
+    char *base = create_component(f, "base", "1.0.0", "component-build.yaml");
+    char *base2 = create_component(f, "base-2", "1.0.0", "component-build.yaml");
+    char *base3 = create_component(f, "basf", "1.0.0", "component-build.yaml");
+    char *r1 = create_recipe(f, "recipe-1", PREFIX "component/base-2/1.0.0/1");
+    char *r2 = create_recipe(f, "recipe-2", PREFIX "component/basf/1.x.x");
+
+    /* "base-2" and "basf" share or follow the prefix of "base"; references
+     * to them do not keep "base" alive, while a wildcard ARN keeps "basf". */
+    ibs_value_free(ok(f, "DeleteComponent", "{\"componentBuildVersionArn\": \"%s\"}", base));
+    assert_int_equal(
+        fails(f, &err, "DeleteComponent", "{\"componentBuildVersionArn\": \"%s\"}", base2),
+        IBS_EDEPENDENCY);
+    ibs_provider_error_release(&err);
+    assert_int_equal(
+        fails(f, &err, "DeleteComponent", "{\"componentBuildVersionArn\": \"%s\"}", base3),
+        IBS_EDEPENDENCY);
+    assert_string_equal(err.message, "Resource dependency error: The resource ARN '" PREFIX
+                                     "component/basf/1.0.0/1' has other resources depended on "
+                                     "it.");
+    ibs_provider_error_release(&err);
+    ibs_value_free(ok(f, "DeleteImageRecipe", "{\"imageRecipeArn\": \"%s\"}", r2));
+    ibs_value_free(ok(f, "DeleteComponent", "{\"componentBuildVersionArn\": \"%s\"}", base3));
+    free(base);
+    free(base2);
+    free(base3);
+    free(r1);
+    free(r2);
+}
+
+/* ---- hashes, MACs and random ids without OpenSSL in this module ---- */
+
+static void hex(char *out, const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static void test_hashes_macs_random(void **state)
+{
+    unsigned char mac[32], a[1000], b[32], c[32];
+    char buf[65], id1[IBS_EMULATOR_REQUEST_ID_SIZE], id2[IBS_EMULATOR_REQUEST_ID_SIZE];
+    struct ibs_value *v = NULL;
+    static const char *const skip[] = {"clientToken", NULL};
+    static const char request[] = "{\"clientToken\": \"t\", \"b\": [1, true], \"a\": \"x\"}";
+    size_t zeros = 0;
+
+    (void)state;
+    /* FIPS 180-2 "abc" and RFC 4231 test case 2. */
+    assert_int_equal(ibs_emulator_sha256_hex(buf, "abc", 3), 0);
+    assert_string_equal(buf, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(ibs_emulator_hmac(mac, (const unsigned char *)"Jefe", 4,
+                                       "what do ya want for nothing?", 28),
+                     0);
+    hex(buf, mac, sizeof(mac));
+    assert_string_equal(buf, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+
+    /* The idempotency hash is the SHA-256 of the sorted compact JSON, as
+     * stored in existing data directories. */
+    assert_int_equal(ibs_json_parse(&v, request, strlen(request)), 0);
+    assert_int_equal(ibs_emulator_request_hash(buf, v, skip), 0);
+    assert_string_equal(buf, "cc6fd764215aaace774f5539e49158f38569b8b5ef4346d8e9295227169bbb73");
+    ibs_value_free(v);
+
+    assert_true(ibs_emulator_mem_equal(mac, mac, sizeof(mac)));
+    assert_true(ibs_emulator_mem_equal("a", "b", 0));
+    memcpy(b, mac, sizeof(b));
+    b[31] ^= 1;
+    assert_false(ibs_emulator_mem_equal(mac, b, sizeof(b)));
+    b[31] ^= 1;
+    b[0] ^= 0x80;
+    assert_false(ibs_emulator_mem_equal(mac, b, sizeof(b)));
+
+    /* More than getrandom() hands out in one call for large requests. */
+    memset(a, 0, sizeof(a));
+    assert_int_equal(ibs_emulator_random(a, sizeof(a)), 0);
+    for (size_t i = 0; i < sizeof(a); i++)
+        zeros += a[i] == 0;
+    assert_true(zeros < 30);
+    assert_int_equal(ibs_emulator_random(b, sizeof(b)), 0);
+    assert_int_equal(ibs_emulator_random(c, sizeof(c)), 0);
+    assert_memory_not_equal(b, c, sizeof(b));
+
+    assert_int_equal(ibs_emulator_uuid(id1, sizeof(id1)), 0);
+    assert_int_equal(ibs_emulator_uuid(id2, sizeof(id2)), 0);
+    assert_uuid4(id1);
+    assert_uuid4(id2);
+    assert_string_not_equal(id1, id2);
+}
+
 /* ---- tags and policies ---- */
 
 static void test_tags_round_trip(void **state)
@@ -1568,6 +1868,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validation_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagination_stable_with_creations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagination_forged_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_grouping_interleaved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_scans_use_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dependents_by_name_prefix, setup, teardown),
+        cmocka_unit_test(test_hashes_macs_random),
         cmocka_unit_test_setup_teardown(test_tags_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images_from_pipeline, setup, teardown),
