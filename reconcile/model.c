@@ -135,21 +135,10 @@ struct ibs_resource *ibs_model_find(const struct ibs_model *model, enum ibs_kind
 
 const char *ibs_model_intern_file(struct ibs_model *model, const char *name)
 {
-    char *copy;
-
     for (size_t i = 0; i < model->files.count; i++)
         if (strcmp(model->files.items[i], name) == 0)
             return model->files.items[i];
-    copy = strdup(name);
-    if (!copy) {
-        ibs_error_oom();
-        return NULL;
-    }
-    if (ibs_vec_push(&model->files, copy)) {
-        free(copy);
-        return NULL;
-    }
-    return copy;
+    return ibs_model_add_file(model, name);
 }
 
 const char *ibs_model_add_file(struct ibs_model *model, const char *name)

@@ -16,6 +16,7 @@
 #include "util/json.h"
 
 #include "util/error.h"
+#include "util/text.h"
 
 #include <cjson/cJSON.h>
 
@@ -686,30 +687,6 @@ static void write_string(struct ibs_buf *out, const char *s, size_t len)
     ibs_buf_putc(out, '"');
 }
 
-/*
- * The shortest "%g" text that reads back as `d`, written without an exponent
- * when the exponent is 0..16 (so 100.0 is "100", not "1e+02").
- */
-static void format_double(char *text, size_t size, double d)
-{
-    const char *e;
-    int prec;
-
-    for (prec = 1; prec < 17; prec++) {
-        snprintf(text, size, "%.*g", prec, d);
-        if (strtod(text, NULL) == d)
-            break;
-    }
-    if (prec == 17)
-        snprintf(text, size, "%.17g", d);
-    e = strchr(text, 'e');
-    if (e) {
-        int exp = atoi(e + 1);
-        if (exp >= 0 && exp <= 16)
-            snprintf(text, size, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, d);
-    }
-}
-
 static void write_float(struct ibs_buf *out, double d)
 {
     char text[40];
@@ -718,7 +695,7 @@ static void write_float(struct ibs_buf *out, double d)
         ibs_buf_puts(out, "null");
         return;
     }
-    format_double(text, sizeof(text), d);
+    ibs_text_format_double(text, sizeof(text), d);
     ibs_buf_puts(out, text);
     /* Keep the value a float when read back. */
     if (!strpbrk(text, ".eE"))

@@ -2,6 +2,7 @@
 #include "util/text.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,4 +67,24 @@ const char *ibs_text_suggest(const char *word, const char *const *candidates, si
         }
     }
     return best;
+}
+
+void ibs_text_format_double(char *text, size_t size, double d)
+{
+    const char *e;
+    int prec;
+
+    for (prec = 1; prec < 17; prec++) {
+        snprintf(text, size, "%.*g", prec, d);
+        if (strtod(text, NULL) == d)
+            break;
+    }
+    if (prec == 17)
+        snprintf(text, size, "%.17g", d);
+    e = strchr(text, 'e');
+    if (e) {
+        int exp = atoi(e + 1);
+        if (exp >= 0 && exp <= 16)
+            snprintf(text, size, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, d);
+    }
 }

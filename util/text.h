@@ -19,4 +19,11 @@ size_t ibs_text_distance(const char *a, const char *b, size_t cap);
  */
 const char *ibs_text_suggest(const char *word, const char *const *candidates, size_t n);
 
+/*
+ * The shortest "%g" text that reads back as `d` into `text` (`size` bytes,
+ * 32 is enough), written without an exponent when the exponent is 0..16 (so
+ * 100.0 is "100", not "1e+02"). Used by the JSON and YAML writers.
+ */
+void ibs_text_format_double(char *text, size_t size, double d);
+
 #endif

@@ -35,6 +35,7 @@
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/text.h"
 
 #include <libfyaml.h>
 
@@ -2340,30 +2341,6 @@ static void put_literal(struct ibs_buf *out, const char *s, size_t len, size_t i
         ibs_buf_putc(out, '\n');
 }
 
-/*
- * The shortest "%g" text that reads back as `d`, written without an exponent
- * when the exponent is 0..16 (so 100.0 is "100", not "1e+02").
- */
-static void format_double(char *text, size_t size, double d)
-{
-    const char *e;
-    int prec;
-
-    for (prec = 1; prec < 17; prec++) {
-        snprintf(text, size, "%.*g", prec, d);
-        if (strtod(text, NULL) == d)
-            break;
-    }
-    if (prec == 17)
-        snprintf(text, size, "%.17g", d);
-    e = strchr(text, 'e');
-    if (e) {
-        int exp = atoi(e + 1);
-        if (exp >= 0 && exp <= 16)
-            snprintf(text, size, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, d);
-    }
-}
-
 static void put_float(struct ibs_buf *out, double d)
 {
     char text[40];
@@ -2376,7 +2353,7 @@ static void put_float(struct ibs_buf *out, double d)
         ibs_buf_puts(out, d < 0 ? "-.inf" : ".inf");
         return;
     }
-    format_double(text, sizeof(text), d);
+    ibs_text_format_double(text, sizeof(text), d);
     ibs_buf_puts(out, text);
     if (!strpbrk(text, ".eEn"))
         ibs_buf_puts(out, ".0");

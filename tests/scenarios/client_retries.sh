@@ -8,14 +8,8 @@ set -u
 ibsync=$1
 tmp=$(mktemp -d)
 emu_pid=
-trap '[ -n "$emu_pid" ] && kill -9 "$emu_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-pass=0
-fails=0
-ok() { pass=$((pass + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect_status() { [ "$2" = "$3" ] && ok || fail "$1: exit status $3, expected $2"; }
-expect_eq() { [ "$2" = "$3" ] && ok || fail "$1: got '$3', expected '$2'"; }
-expect_match() { grep -qF -- "$3" <<<"$2" && ok || { fail "$1: missing '$3' in:"; head -5 <<<"$2"; }; }
+trap '[ -n "$emu_pid" ] && { kill -9 "$emu_pid"; wait "$emu_pid"; } 2>/dev/null; rm -rf "$tmp"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/check.bash"
 
 export AWS_ACCESS_KEY_ID=AKIDRETRY AWS_SECRET_ACCESS_KEY=retry-secret AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE AWS_MAX_ATTEMPTS
@@ -104,5 +98,4 @@ expect_eq retries-logged "$retries" "$(lines GetComponent 429)"
 [ "$retries" -gt 0 ] && ok || fail "no call was throttled at 30%"
 echo "30% throttling: 10 calls, $retries retries"
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+check_summary

@@ -11,19 +11,13 @@ src=$2
 tmp=$(mktemp -d)
 emu_pid=
 cleanup() {
-    [ -n "$emu_pid" ] && kill -9 "$emu_pid" 2>/dev/null
+    [ -n "$emu_pid" ] && { kill -9 "$emu_pid"; wait "$emu_pid"; } 2>/dev/null
     jobs -p | xargs -r kill -9 2>/dev/null
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 [ -n "${KEEP_TMP:-}" ] && trap - EXIT
-pass=0
-fails=0
-ok() { pass=$((pass + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect_status() { [ "$2" = "$3" ] && ok || fail "$1: exit status $3, expected $2"; }
-expect_eq() { [ "$2" = "$3" ] && ok || fail "$1: got '$3', expected '$2'"; }
-expect_match() { grep -qF -- "$3" <<<"$2" && ok || { fail "$1: missing '$3' in:"; head -20 <<<"$2"; }; }
+. "$(dirname "${BASH_SOURCE[0]}")/check.bash"
 
 export AWS_ACCESS_KEY_ID=AKIDSCENARIO AWS_SECRET_ACCESS_KEY=scenario-secret
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
@@ -186,5 +180,4 @@ expect_status sigterm-rerun 0 $?
 expect_eq sigterm-components "harden-ssh@1.2.0 install-nginx@1.0.0" "$(versions)"
 stop_emulator
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+check_summary

@@ -10,13 +10,7 @@ ibsync=$1
 src=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fails=0
-ok() { pass=$((pass + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect_status() { [ "$2" = "$3" ] && ok || fail "$1: exit status $3, expected $2"; }
-expect_eq() { [ "$2" = "$3" ] && ok || fail "$1: got '$3', expected '$2'"; }
-expect_match() { grep -qF -- "$3" <<<"$2" && ok || { fail "$1: missing '$3' in:"; head -20 <<<"$2"; }; }
+. "$(dirname "${BASH_SOURCE[0]}")/check.bash"
 
 L="$tmp/account"
 api() { "$ibsync" api --local="$L" "$@"; }
@@ -149,5 +143,4 @@ expect_eq container-recipe "api-service" "$("$ibsync" api --local="$tmp/acct-eu"
 out=$(run destroy --repo "$repo" --ref main --auto-approve 2>&1); expect_status destroy 0 $?
 expect_eq destroyed "0 0 0 0" "$(echo $(q ListComponents '{"owner":"Self"}' 'len(items)') $(q ListImageRecipes '{"owner":"Self"}' 'len(items)') $(q ListInfrastructureConfigurations '{}' 'len(items)') $(q ListDistributionConfigurations '{}' 'len(items)'))"
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+check_summary
