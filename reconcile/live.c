@@ -383,8 +383,7 @@ int ibs_live_read(struct ibs_live *live, struct ibs_provider *p)
 }
 
 /* What dates a detail: dateUpdated when the kind has one, else dateCreated. */
-static int detail_key(struct ibs_buf *key, struct ibs_buf *stamp,
-                      const struct ibs_live_resource *r)
+static int detail_key(struct ibs_buf *key, struct ibs_buf *stamp, const struct ibs_live_resource *r)
 {
     const char *u = date_text(r->summary, "dateUpdated");
     ibs_buf_printf(key, "detail %s", r->build_arn);
@@ -439,8 +438,7 @@ int ibs_live_detail(const struct ibs_value **out, struct ibs_live *live, struct 
         goto done;
     r->detail = ibs_value_map_take(answer, info->get_key);
     if (!r->detail) {
-        rc = ibs_error_set(IBS_EINVALID, "%s answered without \"%s\"", info->get_op,
-                           info->get_key);
+        rc = ibs_error_set(IBS_EINVALID, "%s answered without \"%s\"", info->get_op, info->get_key);
         goto done;
     }
     if (live->cache) {

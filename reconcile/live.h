@@ -55,7 +55,7 @@ struct ibs_live {
      * (borrowed, may be NULL). A missing or stale entry only costs a call.
      */
     struct ibs_cache *cache;
-    bool refresh_full; /* ignore the cache's entries (still refresh them) */
+    bool refresh_full;                 /* ignore the cache's entries (still refresh them) */
     struct ibs_live_resource **sorted; /* by (kind, name), for ibs_live_find */
 };
 

@@ -38,7 +38,7 @@ struct planner {
     bool *conflicted;       /* per live resource */
     char unknown[600];
     struct ibs_resource **msorted;
-        /* model resources by (kind, name) */ /* arn_or_symbol()'s answer for an unknown ARN */
+    /* model resources by (kind, name) */ /* arn_or_symbol()'s answer for an unknown ARN */
 };
 
 static const char *const type_names[IBS_ACTION_TYPE_COUNT] = {"create", "new version", "update",
