@@ -749,7 +749,10 @@ done:
     ibs_cache_free(cache);
     free(cache_name);
     if (run->reconcile)
-        exit_code = finish_reconcile(run, &plan, model.stack.name ? model.stack.name : "",
+        exit_code = finish_reconcile(run, &plan,
+                                     model.stack.name    ? model.stack.name
+                                     : run->source.stack ? run->source.stack
+                                                         : "",
                                      exit_code, now_ms() - started, p);
     resume_release(&res);
     ibs_value_free(saved);

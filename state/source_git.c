@@ -20,7 +20,10 @@
  * callbacks, set up in fetch_options_setup(): a token for HTTP basic auth,
  * an SSH key, and the SSH host key check against a known_hosts file given
  * by the caller. libgit2 cannot do the latter: 1.5.0 accepts any host key,
- * 1.5.1 (CVE-2023-22742) checks $HOME/.ssh/known_hosts only. Secrets read
+ * 1.5.1 (CVE-2023-22742) checks $HOME/.ssh/known_hosts only. The check
+ * goes through libssh2's known-hosts API (the SSH library under libgit2),
+ * with what libssh2 lacks done here: markers (@revoked) and host patterns
+ * (see struct known_hosts). Secrets read
  * for a fetch live in struct repo_location, are scrubbed from every message
  * and wiped on release.
  */
@@ -32,15 +35,12 @@
 #include "util/error.h"
 
 #include <git2.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <libssh2.h>
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -754,63 +754,15 @@ static int acquire_credentials(git_credential **out, const char *url, const char
     return git_credential_userpass_plaintext_new(out, remember_user(ctx, user), loc->token);
 }
 
-static int base64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /*
- * Decodes base64 s[0..n) (padding optional) into *out (heap) of *out_len
- * bytes. IBS_EINVALID, without a message, when malformed.
+ * Appends base64 of d[0..n): unpadded as OpenSSH shows fingerprints, or
+ * padded (`pad`) as known_hosts lists keys.
  */
-static int base64_decode(unsigned char **out, size_t *out_len, const char *s, size_t n)
-{
-    unsigned char *buf;
-    unsigned long acc = 0;
-    size_t len = 0;
-    int bits = 0, v;
-
-    *out = NULL;
-    *out_len = 0;
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1)
-        return IBS_EINVALID;
-    buf = malloc(n / 4 * 3 + 3);
-    if (!buf)
-        return ibs_error_oom();
-    for (size_t i = 0; i < n; i++) {
-        if ((v = base64_value(s[i])) < 0) {
-            free(buf);
-            return IBS_EINVALID;
-        }
-        acc = (acc << 6 | (unsigned long)v) & 0xffffu;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[len++] = (unsigned char)(acc >> bits);
-        }
-    }
-    *out = buf;
-    *out_len = len;
-    return 0;
-}
-
-/* Appends base64 of d[0..n) without padding, as OpenSSH shows fingerprints. */
-static void base64_encode(struct ibs_buf *b, const unsigned char *d, size_t n)
+static void base64_encode(struct ibs_buf *b, const unsigned char *d, size_t n, bool pad)
 {
     static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     unsigned long acc = 0;
+    size_t start = b->size;
     int bits = 0;
 
     for (size_t i = 0; i < n; i++) {
@@ -823,6 +775,8 @@ static void base64_encode(struct ibs_buf *b, const unsigned char *d, size_t n)
     }
     if (bits > 0)
         ibs_buf_putc(b, digits[(acc << (6 - bits)) & 63]);
+    while (pad && !b->oom && (b->size - start) % 4)
+        ibs_buf_putc(b, '=');
 }
 
 /* The server's host key, as libgit2 hands it over, and how to name it. */
@@ -856,66 +810,28 @@ static bool wildcard_match(const char *p, const char *pend, const char *s)
 }
 
 /*
- * Whether the host field f[0..n) of a known_hosts line names `name`: a
- * comma-separated list of patterns, where a matching "!pattern" excludes
- * the host, or one hashed entry "|1|base64(salt)|base64(HMAC-SHA1(salt, name))".
+ * Whether the plain (not hashed) host field f[0..n) of a known_hosts line
+ * names `name`, as OpenSSH matches it: a comma-separated list of patterns
+ * with '*' and '?', ignoring case, where a matching "!pattern" excludes the
+ * host whatever else matches.
  */
-static int hosts_match(bool *out, const char *f, size_t n, const char *name)
+static bool hosts_match(const char *f, size_t n, const char *name)
 {
-    unsigned char *salt = NULL, *hash = NULL, mac[EVP_MAX_MD_SIZE];
-    size_t salt_len, hash_len;
-    unsigned mac_len = 0;
-    const char *bar, *end = f + n;
+    const char *end = f + n;
     bool positive = false;
-    int rc = 0;
 
-    *out = false;
-    if (n > 3 && !memcmp(f, "|1|", 3)) {
-        bar = memchr(f + 3, '|', n - 3);
-        if (!bar)
-            goto done;
-        rc = base64_decode(&salt, &salt_len, f + 3, (size_t)(bar - f - 3));
-        if (!rc)
-            rc = base64_decode(&hash, &hash_len, bar + 1, (size_t)(end - bar - 1));
-        if (rc) {
-            rc = rc == IBS_EINVALID ? 0 : rc;
-            goto done;
-        }
-        if (salt_len > INT_MAX || !HMAC(EVP_sha1(), salt, (int)salt_len,
-                                        (const unsigned char *)name, strlen(name), mac, &mac_len))
-            goto done;
-        *out = mac_len == hash_len && !CRYPTO_memcmp(mac, hash, hash_len);
-        goto done;
-    }
     while (f < end) {
         const char *comma = memchr(f, ',', (size_t)(end - f));
         const char *stop = comma ? comma : end;
         bool negated = *f == '!';
         if (wildcard_match(f + negated, stop, name)) {
             if (negated)
-                goto done;
+                return false;
             positive = true;
         }
         f = comma ? comma + 1 : end;
     }
-    *out = positive;
-done:
-    free(salt);
-    free(hash);
-    return rc;
-}
-
-/* Whether the key blob k[0..n) of a known_hosts line is the server's key. */
-static bool key_equal(const git_cert_hostkey *cert, const unsigned char *k, size_t n)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned md_len = 0;
-
-    if (cert->type & GIT_CERT_SSH_RAW)
-        return n == cert->hostkey_len && !CRYPTO_memcmp(k, cert->hostkey, n);
-    if ((cert->type & GIT_CERT_SSH_SHA256) && EVP_Digest(k, n, md, &md_len, EVP_sha256(), NULL))
-        return md_len == sizeof(cert->hash_sha256) && !CRYPTO_memcmp(md, cert->hash_sha256, md_len);
-    return false;
+    return positive;
 }
 
 /* Fills in the names of the server's key `cert` for host `host`. */
@@ -923,8 +839,6 @@ static int host_key_init(struct host_key *out, const git_cert_hostkey *cert, con
                          unsigned port)
 {
     const unsigned char *raw = (const unsigned char *)cert->hostkey;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned md_len = 0;
 
     out->cert = cert;
     if (port != IBS_GIT_SSH_PORT)
@@ -941,12 +855,15 @@ static int host_key_init(struct host_key *out, const git_cert_hostkey *cert, con
     }
     ibs_buf_printf(&out->shown, "%s%s", out->type.ptr, out->type.size ? " " : "");
     if (cert->type & GIT_CERT_SSH_SHA256) {
+        /* libssh2 hashed the key for libgit2 (libssh2_hostkey_hash()). */
         ibs_buf_puts(&out->shown, "SHA256:");
-        base64_encode(&out->shown, cert->hash_sha256, sizeof(cert->hash_sha256));
-    } else if ((cert->type & GIT_CERT_SSH_RAW) &&
-               EVP_Digest(raw, cert->hostkey_len, md, &md_len, EVP_sha256(), NULL)) {
-        ibs_buf_puts(&out->shown, "SHA256:");
-        base64_encode(&out->shown, md, md_len);
+        base64_encode(&out->shown, cert->hash_sha256, sizeof(cert->hash_sha256), false);
+    } else if (cert->type & GIT_CERT_SSH_RAW) {
+        /*
+         * A libssh2 without SHA-256 (before 1.9): the key itself, as a
+         * known_hosts line would list it, rather than an older hash.
+         */
+        base64_encode(&out->shown, raw, cert->hostkey_len, true);
     } else {
         ibs_buf_puts(&out->shown, "of unknown fingerprint");
     }
@@ -998,36 +915,126 @@ done:
     return rc;
 }
 
-enum host_key_verdict {
-    IBS_HOSTKEY_UNKNOWN,     /* no line for the host */
-    IBS_HOSTKEY_OTHER_TYPES, /* lines for the host, with keys of other types only */
-    IBS_HOSTKEY_MISMATCH,    /* a line for the host with another key of the same type */
-    IBS_HOSTKEY_MATCH,
-    IBS_HOSTKEY_REVOKED, /* the key is marked @revoked */
+/* The known_hosts line an entry of a libssh2 known-hosts collection came from. */
+struct kh_origin {
+    struct libssh2_knownhost *entry; /* owned by the collection */
+    unsigned line;
+};
+
+/* A libssh2 known-hosts collection, and where each of its entries came from. */
+struct kh_set {
+    LIBSSH2_KNOWNHOSTS *hosts;
+    struct kh_origin *origins; /* in the collection's order, which is the file's */
+    size_t count;
+    size_t cap;
 };
 
 /*
- * Looks the server's key up in known_hosts text `text`, as OpenSSH does:
- * "[@marker] hosts keytype base64-key [comment]" lines, '#' comments;
- * @revoked wins over everything, then a matching key, then a key of the
- * same type that differs (*out_line: its line number). @cert-authority
- * lines are skipped: libgit2 hands over no certificates.
+ * One known_hosts file, loaded into libssh2 for one host name. libssh2
+ * (1.10) parses entries, computes the HMAC-SHA1 of hashed ones and compares
+ * keys, but reads a marker such as "@revoked" as a host name, and compares
+ * plain host names with strcmp(): no '*' or '?' patterns, no "!" negation,
+ * case-sensitive. So markers and plain host fields are dealt with here (see
+ * known_hosts_load()), and @revoked lines go into a collection of their own.
  */
-static int host_key_lookup(enum host_key_verdict *out, unsigned *out_line,
-                           const struct host_key *key, char *text)
-{
-    unsigned line_no = 0;
-    int rc = 0;
+struct known_hosts {
+    LIBSSH2_SESSION *session; /* never connected: libssh2's collections need one */
+    struct kh_set keys;       /* lines without a marker */
+    struct kh_set revoked;    /* @revoked lines */
+};
 
-    *out = IBS_HOSTKEY_UNKNOWN;
-    *out_line = 0;
+static int kh_set_init(struct kh_set *out, LIBSSH2_SESSION *session)
+{
+    out->hosts = libssh2_knownhost_init(session);
+    return out->hosts ? 0 : ibs_error_oom();
+}
+
+static void kh_set_release(struct kh_set *set)
+{
+    if (set->hosts)
+        libssh2_knownhost_free(set->hosts);
+    free(set->origins);
+    memset(set, 0, sizeof(*set));
+}
+
+/*
+ * Hands known_hosts line `line` (number `line_no`) to libssh2 and notes the
+ * line of the entries it adds. A line libssh2 cannot parse (a key too short,
+ * a hash that is not base64) is skipped, as OpenSSH skips it.
+ */
+static int kh_set_add(struct kh_set *set, const char *line, size_t len, unsigned line_no)
+{
+    struct libssh2_knownhost *prev, *entry = NULL;
+    int rc;
+
+    rc = libssh2_knownhost_readline(set->hosts, line, len, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+    if (rc == LIBSSH2_ERROR_ALLOC)
+        return ibs_error_oom();
+    prev = set->count ? set->origins[set->count - 1].entry : NULL;
+    while (libssh2_knownhost_get(set->hosts, &entry, prev) == 0) {
+        if (set->count == set->cap) {
+            size_t cap = set->cap ? set->cap * 2 : 16;
+            struct kh_origin *grown = realloc(set->origins, cap * sizeof(*grown));
+            if (!grown)
+                return ibs_error_oom();
+            set->origins = grown;
+            set->cap = cap;
+        }
+        set->origins[set->count].entry = entry;
+        set->origins[set->count].line = line_no;
+        set->count++;
+        prev = entry;
+    }
+    return 0;
+}
+
+/* The known_hosts line of `entry`, an entry of `set`. */
+static unsigned kh_set_line(const struct kh_set *set, const struct libssh2_knownhost *entry)
+{
+    for (size_t i = 0; i < set->count; i++)
+        if (set->origins[i].entry == entry)
+            return set->origins[i].line;
+    return 0;
+}
+
+static void known_hosts_release(struct known_hosts *kh)
+{
+    kh_set_release(&kh->keys);
+    kh_set_release(&kh->revoked);
+    if (kh->session)
+        libssh2_session_free(kh->session);
+    kh->session = NULL;
+}
+
+/*
+ * Loads the lines of known_hosts text `text` ("[@marker] hosts keytype
+ * base64-key [comment]", '#' comments) that may concern host `name` into
+ * `kh`: hashed host fields ("|1|salt|hash") as they are, for libssh2 to
+ * match; plain host fields only when they match `name`, handed over as
+ * `name` itself. @cert-authority lines are skipped: libgit2 hands over no
+ * certificates. libgit2's initialisation has initialised libssh2.
+ */
+static int known_hosts_load(struct known_hosts *kh, char *text, const char *name)
+{
+    struct ibs_buf entry = IBS_BUF_INIT;
+    unsigned line_no = 0;
+    int rc;
+
+    kh->session = libssh2_session_init();
+    if (!kh->session) {
+        rc = ibs_error_oom();
+        goto done;
+    }
+    rc = kh_set_init(&kh->keys, kh->session);
+    if (!rc)
+        rc = kh_set_init(&kh->revoked, kh->session);
+    if (rc)
+        goto done;
     for (char *line = text; line && *line;) {
         char *next = strchr(line, '\n');
         const char *field[4] = {NULL, NULL, NULL, NULL};
         size_t len[4] = {0, 0, 0, 0}, count = 0;
-        unsigned char *blob = NULL;
-        size_t blob_len = 0;
-        bool revoked = false, hosts_ok = false, same;
+        struct kh_set *set = &kh->keys;
 
         if (next)
             *next++ = '\0';
@@ -1047,50 +1054,136 @@ static int host_key_lookup(enum host_key_verdict *out, unsigned *out_line,
         if (field[0][0] == '@') {
             if (len[0] != 8 || memcmp(field[0], "@revoked", 8) != 0)
                 continue;
-            revoked = true;
+            set = &kh->revoked;
             memmove(field, field + 1, sizeof(field[0]) * 3);
             memmove(len, len + 1, sizeof(len[0]) * 3);
             count--;
         }
         if (count < 3)
             continue;
-        rc = hosts_match(&hosts_ok, field[0], len[0], key->name.ptr);
+        ibs_buf_clear(&entry);
+        if (len[0] > 3 && !memcmp(field[0], "|1|", 3))
+            ibs_buf_put(&entry, field[0], len[0]);
+        else if (hosts_match(field[0], len[0], name))
+            ibs_buf_puts(&entry, name);
+        else
+            continue;
+        ibs_buf_putc(&entry, ' ');
+        ibs_buf_put(&entry, field[1], len[1]);
+        ibs_buf_putc(&entry, ' ');
+        ibs_buf_put(&entry, field[2], len[2]);
+        rc = ibs_buf_oom(&entry);
+        if (!rc)
+            rc = kh_set_add(set, entry.ptr, entry.size, line_no);
         if (rc)
             goto done;
-        if (!hosts_ok)
-            continue;
-        rc = base64_decode(&blob, &blob_len, field[2], len[2]);
-        if (rc == IBS_EINVALID) {
-            rc = 0;
-            continue;
-        }
-        if (rc)
-            goto done;
-        same = key_equal(key->cert, blob, blob_len);
-        free(blob);
-        if (revoked) {
-            if (same) {
-                *out = IBS_HOSTKEY_REVOKED;
-                *out_line = line_no;
-                goto done;
-            }
-            continue;
-        }
-        if (same) {
-            if (*out != IBS_HOSTKEY_MATCH)
-                *out_line = line_no;
-            *out = IBS_HOSTKEY_MATCH;
-        } else if (*out != IBS_HOSTKEY_MATCH && *out != IBS_HOSTKEY_MISMATCH) {
-            /* Without the key's type (no raw key from libgit2), any other key is a mismatch. */
-            bool same_type = !key->type.size ||
-                             (len[1] == key->type.size && !memcmp(field[1], key->type.ptr, len[1]));
-            *out = same_type ? IBS_HOSTKEY_MISMATCH : IBS_HOSTKEY_OTHER_TYPES;
-            if (same_type)
-                *out_line = line_no;
-        }
     }
 done:
+    ibs_buf_release(&entry);
     return rc;
+}
+
+/* libssh2's known-hosts key type of the server's key; 0 (any) when unknown. */
+static int known_hosts_key_type(const git_cert_hostkey *cert)
+{
+    switch (cert->raw_type) {
+    case GIT_CERT_SSH_RAW_TYPE_RSA:
+        return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+    case GIT_CERT_SSH_RAW_TYPE_DSS:
+        return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+    case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_256:
+        return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+    case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_384:
+        return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+    case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_521:
+        return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+    case GIT_CERT_SSH_RAW_TYPE_KEY_ED25519:
+        return LIBSSH2_KNOWNHOST_KEY_ED25519;
+    default:
+        return 0;
+    }
+}
+
+enum host_key_verdict {
+    IBS_HOSTKEY_UNKNOWN,     /* no line for the host */
+    IBS_HOSTKEY_OTHER_TYPES, /* lines for the host, with keys of other types only */
+    IBS_HOSTKEY_MISMATCH,    /* a line for the host with another key of the same type */
+    IBS_HOSTKEY_MATCH,
+    IBS_HOSTKEY_REVOKED, /* the key is marked @revoked */
+    IBS_HOSTKEY_FAILED,  /* libssh2 could not check (*out_line is 0) */
+};
+
+/*
+ * Checks the server's key `key->cert` (GIT_CERT_SSH_RAW) for `key->name`
+ * against `set`: a libssh2 LIBSSH2_KNOWNHOST_CHECK_* verdict, the matching
+ * (or first mismatching) entry's line in *out_line. `key_type` 0 compares
+ * the key with the host's entries of every type.
+ */
+static int known_hosts_check(unsigned *out_line, const struct kh_set *set,
+                             const struct host_key *key, int key_type)
+{
+    struct libssh2_knownhost *entry = NULL;
+    int verdict;
+
+    /*
+     * Port -1: the name is "[host]:port" already. Given the port, libssh2
+     * would also accept the plain "host" entries, the host's keys on port
+     * 22, which OpenSSH does not.
+     */
+    verdict = libssh2_knownhost_checkp(
+        set->hosts, key->name.ptr, -1, key->cert->hostkey, key->cert->hostkey_len,
+        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_type, &entry);
+    *out_line = entry && (verdict == LIBSSH2_KNOWNHOST_CHECK_MATCH ||
+                          verdict == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+                    ? kh_set_line(set, entry)
+                    : 0;
+    return verdict;
+}
+
+/*
+ * Looks the server's key up in `kh`, as OpenSSH does: @revoked wins over
+ * everything (whatever type its line names: the key is what is revoked),
+ * then a matching key, then a key of the same type that differs
+ * (*out_line: its line number), then keys of other types.
+ */
+static enum host_key_verdict host_key_lookup(unsigned *out_line, const struct known_hosts *kh,
+                                             const struct host_key *key)
+{
+    int type = known_hosts_key_type(key->cert);
+    int verdict;
+
+    verdict = known_hosts_check(out_line, &kh->revoked, key, 0);
+    if (verdict == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+        return IBS_HOSTKEY_REVOKED;
+    if (verdict == LIBSSH2_KNOWNHOST_CHECK_FAILURE)
+        return IBS_HOSTKEY_FAILED;
+    verdict = known_hosts_check(out_line, &kh->keys, key, type);
+    if (verdict == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND && type != 0) {
+        /* No key of the server's type: the host's keys of any type tell "other types" apart. */
+        verdict = known_hosts_check(out_line, &kh->keys, key, 0);
+        *out_line = 0;
+        if (verdict == LIBSSH2_KNOWNHOST_CHECK_MATCH || verdict == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+            return IBS_HOSTKEY_OTHER_TYPES;
+    }
+    switch (verdict) {
+    case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+        return IBS_HOSTKEY_MATCH;
+    case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+        return IBS_HOSTKEY_MISMATCH;
+    case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+        return IBS_HOSTKEY_UNKNOWN;
+    default:
+        return IBS_HOSTKEY_FAILED;
+    }
+}
+
+/* libssh2's last error message in `kh`'s session. */
+static const char *known_hosts_error(const struct known_hosts *kh)
+{
+    char *msg = NULL;
+
+    libssh2_session_last_error(kh->session, &msg, NULL, 0);
+    return msg && *msg ? msg : "unknown libssh2 error";
 }
 
 /*
@@ -1105,15 +1198,16 @@ static int verify_host_key(struct fetch_context *ctx, const git_cert_hostkey *ce
     const struct repo_location *loc = ctx->loc;
     const char *file = loc->opts ? loc->opts->known_hosts : NULL;
     struct host_key key = {cert, IBS_BUF_INIT, IBS_BUF_INIT, IBS_BUF_INIT};
-    enum host_key_verdict verdict;
+    struct known_hosts kh;
     unsigned line = 0;
     char *text = NULL;
     int rc;
 
+    memset(&kh, 0, sizeof(kh));
     rc = host_key_init(&key, cert, host ? host : "", loc->port ? loc->port : IBS_GIT_SSH_PORT);
     if (rc)
         goto done;
-    if (!(cert->type & (GIT_CERT_SSH_RAW | GIT_CERT_SSH_SHA256))) {
+    if (!(cert->type & GIT_CERT_SSH_RAW)) {
         rc = refuse(ctx, GIT_ECERTIFICATE, "libgit2 did not provide the host key of %s",
                     key.name.ptr);
         goto done;
@@ -1129,10 +1223,10 @@ static int verify_host_key(struct fetch_context *ctx, const git_cert_hostkey *ce
         rc = refuse(ctx, GIT_ECERTIFICATE, "%s", ibs_error_last()->message);
         goto done;
     }
-    rc = host_key_lookup(&verdict, &line, &key, text);
+    rc = known_hosts_load(&kh, text, key.name.ptr);
     if (rc)
         goto done;
-    switch (verdict) {
+    switch (host_key_lookup(&line, &kh, &key)) {
     case IBS_HOSTKEY_MATCH:
         break;
     case IBS_HOSTKEY_UNKNOWN:
@@ -1157,6 +1251,11 @@ static int verify_host_key(struct fetch_context *ctx, const git_cert_hostkey *ce
                     "the host key of %s (%s) is revoked at line %u of known_hosts file \"%s\"",
                     key.name.ptr, key.shown.ptr, line, file);
         break;
+    case IBS_HOSTKEY_FAILED:
+        rc = refuse(ctx, GIT_ECERTIFICATE,
+                    "cannot look up %s in known_hosts file \"%s\" (the server's key is %s): %s",
+                    key.name.ptr, file, key.shown.ptr, known_hosts_error(&kh));
+        break;
     }
 done:
     if (rc && !ctx->failure_code) {
@@ -1165,6 +1264,7 @@ done:
         ibs_buf_puts(&ctx->failure, ibs_error_last()->message);
         rc = -1;
     }
+    known_hosts_release(&kh);
     free(text);
     host_key_release(&key);
     return rc;

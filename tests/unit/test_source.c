@@ -1048,6 +1048,17 @@ static void test_git_ssh_keys_and_known_hosts(void **state)
              "\"%s\" (the server's key is ssh-ed25519 %s)",
              display, port, kh, fp);
     assert_open_fails(&o, IBS_EAUTH, msg);
+    /* The host's key on port 22 is no key for another port, hashed or not. */
+    snprintf(kh, sizeof(kh), "%s/known_hosts_elsewhere_hashed", ssh);
+    assert_int_equal(run("cp '%s/known_hosts_elsewhere' '%s' && ssh-keygen -q -H -f '%s' "
+                         ">/dev/null 2>&1 && rm -f '%s.old' && ! grep -q 127.0.0 '%s'",
+                         ssh, kh, kh, kh, kh),
+                     0);
+    snprintf(msg, sizeof(msg),
+             "host key verification failed for %s: [127.0.0.1]:%d is not in known_hosts file "
+             "\"%s\" (the server's key is ssh-ed25519 %s)",
+             display, port, kh, fp);
+    assert_open_fails(&o, IBS_EAUTH, msg);
     snprintf(kh, sizeof(kh), "%s/known_hosts_negated", ssh);
     assert_int_equal(
         run("echo \"*,![127.0.0.1]:%d $(cut -d' ' -f1,2 '%s')\" > '%s'", port, host_pub, kh), 0);
@@ -1083,6 +1094,49 @@ static void test_git_ssh_keys_and_known_hosts(void **state)
              "%s) is revoked at line 2 of known_hosts file \"%s\"",
              display, port, fp, kh);
     assert_open_fails(&o, IBS_EAUTH, msg);
+    snprintf(kh, sizeof(kh), "%s/known_hosts_revoked_hashed", ssh);
+    assert_int_equal(run("printf '%%s\\n' \"[127.0.0.1]:%d $(cut -d' ' -f1,2 '%s')\" "
+                         "\"@revoked $(sed -n 2p '%s/known_hosts_hashed')\" > '%s'",
+                         port, host_pub, ssh, kh),
+                     0);
+    snprintf(msg, sizeof(msg),
+             "host key verification failed for %s: the host key of [127.0.0.1]:%d (ssh-ed25519 "
+             "%s) is revoked at line 2 of known_hosts file \"%s\"",
+             display, port, fp, kh);
+    assert_open_fails(&o, IBS_EAUTH, msg);
+    /* Hashed entries are matched for the mismatch message too, with their line. */
+    snprintf(kh, sizeof(kh), "%s/known_hosts_changed_hashed", ssh);
+    assert_int_equal(
+        run("printf '# hashed\\n[127.0.0.2]:%d %%s\\n[127.0.0.1]:%d %%s\\n' "
+            "\"$(cut -d' ' -f1,2 '%s')\" \"$(cut -d' ' -f1,2 '%s/other_host_key.pub')\" "
+            "> '%s' && ssh-keygen -q -H -f '%s' >/dev/null 2>&1 && rm -f '%s.old' && "
+            "! grep -q 127.0.0 '%s'",
+            port, port, host_pub, ssh, kh, kh, kh, kh),
+        0);
+    snprintf(msg, sizeof(msg),
+             "host key verification failed for %s: the host key of [127.0.0.1]:%d (ssh-ed25519 "
+             "%s) does not match line 3 of known_hosts file \"%s\": the key changed, or someone "
+             "is intercepting the connection",
+             display, port, fp, kh);
+    assert_open_fails(&o, IBS_EAUTH, msg);
+    /* A certificate authority's key is no host key. */
+    snprintf(kh, sizeof(kh), "%s/known_hosts_ca", ssh);
+    assert_int_equal(run("echo \"@cert-authority [127.0.0.1]:%d $(cut -d' ' -f1,2 '%s')\" > '%s'",
+                         port, host_pub, kh),
+                     0);
+    snprintf(msg, sizeof(msg),
+             "host key verification failed for %s: [127.0.0.1]:%d is not in known_hosts file "
+             "\"%s\" (the server's key is ssh-ed25519 %s)",
+             display, port, kh, fp);
+    assert_open_fails(&o, IBS_EAUTH, msg);
+    /* Lines that cannot be parsed are skipped, not the end of the file. */
+    snprintf(kh, sizeof(kh), "%s/known_hosts_skipped", ssh);
+    assert_int_equal(run("printf '%%s\\n' \"[127.0.0.1]:%d ssh-ed25519 AAAA\" "
+                         "\"[127.0.0.1]:%d\" \"|1|!|! ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\" "
+                         "\"[127.0.0.1]:%d $(cut -d' ' -f1,2 '%s')\" > '%s'",
+                         port, port, port, host_pub, kh),
+                     0);
+    assert_open_ok(&o, want);
     snprintf(kh, sizeof(kh), "%s/known_hosts_missing", ssh);
     snprintf(msg, sizeof(msg),
              "host key verification failed for %s: cannot read known_hosts file \"%s\": No such "
