@@ -28,7 +28,33 @@ struct runner {
     size_t running;
     bool stop; /* no new actions: failure (without keep_going) or cancel */
     int first_error;
+    /* Backing off as a whole: when an action is still throttled after the
+     * client's own retries, no worker starts anything before this time, and
+     * the action is sent again (same clientToken) up to APPLY_THROTTLE_TRIES. */
+    long pause_until_ms;
+    unsigned throttle_streak;
+    unsigned *throttle_tries; /* per action */
 };
+
+#define APPLY_THROTTLE_TRIES 4
+#define APPLY_THROTTLE_BASE_MS 1000L
+#define APPLY_THROTTLE_CAP_MS 20000L
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A deterministic jitter in [0, 1) for the pause of action i's try n. */
+static double jitter(size_t i, unsigned n)
+{
+    unsigned long x = (unsigned long)i * 2654435761ul + n * 40503ul + 12345ul;
+    x ^= x >> 13;
+    x *= 0x5bd1e995ul;
+    x ^= x >> 15;
+    return (double)(x % 1000) / 1000.0;
+}
 
 static long now_ms(void)
 {
@@ -356,7 +382,16 @@ static void *worker(void *arg)
 
     pthread_mutex_lock(&rn->lock);
     for (;;) {
-        size_t i = next_ready(rn);
+        size_t i;
+        long pause = rn->pause_until_ms - now_ms();
+
+        if (pause > 0 && !rn->stop) {
+            pthread_mutex_unlock(&rn->lock);
+            sleep_ms(pause > 200 ? 200 : pause);
+            pthread_mutex_lock(&rn->lock);
+            continue;
+        }
+        i = next_ready(rn);
         const struct ibs_action *a;
         char *arn = NULL;
         long start;
@@ -379,6 +414,31 @@ static void *worker(void *arg)
         start = now_ms();
         if (!rc)
             rc = execute(rn, a, &arn);
+        if (rc == IBS_ETHROTTLED) {
+            /* Throttled through every attempt of the client: pause every
+             * worker (exponential, jittered, capped) and put it back. */
+            pthread_mutex_lock(&rn->lock);
+            if (++rn->throttle_tries[i] < APPLY_THROTTLE_TRIES &&
+                !(rn->opts && rn->opts->cancel && *rn->opts->cancel)) {
+                unsigned shift = rn->throttle_streak < 5 ? rn->throttle_streak : 5;
+                long delay = APPLY_THROTTLE_BASE_MS << shift;
+                if (delay > APPLY_THROTTLE_CAP_MS)
+                    delay = APPLY_THROTTLE_CAP_MS;
+                delay = delay / 2 + (long)(jitter(i, rn->throttle_tries[i]) * (double)(delay / 2));
+                rn->throttle_streak++;
+                if (now_ms() + delay > rn->pause_until_ms)
+                    rn->pause_until_ms = now_ms() + delay;
+                rn->res->status[i] = IBS_APPLY_PENDING;
+                rn->running--;
+                pthread_cond_broadcast(&rn->cond);
+                continue;
+            }
+            pthread_mutex_unlock(&rn->lock);
+        } else if (rc == 0 && rn->throttle_streak) {
+            pthread_mutex_lock(&rn->lock);
+            rn->throttle_streak = 0;
+            pthread_mutex_unlock(&rn->lock);
+        }
         {
             const char *msg = rc ? ibs_error_last()->message : NULL;
             char *err = msg ? strdup(msg) : NULL;
@@ -428,8 +488,10 @@ int ibs_apply_run(struct ibs_apply_result *out, const struct ibs_plan *plan, str
     out->arns = calloc(n ? n : 1, sizeof(char *));
     out->errors = calloc(n ? n : 1, sizeof(char *));
     rn.pending_deps = calloc(n ? n : 1, sizeof(size_t));
+    rn.throttle_tries = calloc(n ? n : 1, sizeof(unsigned));
     threads = calloc(nthreads, sizeof(pthread_t));
-    if (!out->status || !out->arns || !out->errors || !rn.pending_deps || !threads) {
+    if (!out->status || !out->arns || !out->errors || !rn.pending_deps || !rn.throttle_tries ||
+        !threads) {
         rc = ibs_error_oom();
         goto done;
     }
@@ -485,6 +547,7 @@ done:
     out->elapsed_ms = now_ms() - start;
     ibs_value_free(rn.symbols);
     free(rn.pending_deps);
+    free(rn.throttle_tries);
     free(threads);
     return rc;
 }

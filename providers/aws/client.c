@@ -1,7 +1,7 @@
 /*
  * The "aws" provider: one Image Builder call = bind once, then up to
  * max_attempts signed attempts with the SDKs' "standard" retry mode, plus,
- * in "adaptive" mode (the default), client-side rate limiting shared by
+ * in "adaptive" mode (opt-in), client-side rate limiting shared by
  * every thread that calls the provider.
  *
  * Retry decision, per attempt that failed:
@@ -405,18 +405,27 @@ static bool ascii_ieq(const char *a, const char *b)
     return *a == *b;
 }
 
-/* cfg->retry_mode, else AWS_RETRY_MODE, else adaptive. */
+/* cfg->retry_mode, else AWS_RETRY_MODE, else standard (the SDKs' default).
+ * Adaptive is opt-in: its rate estimate starts from nothing, so a process
+ * throttled in its first half second is held near the 0.5/s floor and
+ * recovers slowly (botocore shows the same), which costs more than it saves
+ * against sporadic throttling; ibsync's apply also backs off as a whole
+ * (reconcile/apply.c). */
 static int retry_mode_of(bool *out_adaptive, const struct ibs_aws_config *cfg)
 {
     const char *v = cfg->retry_mode, *source = "retry_mode";
 
-    *out_adaptive = true;
+    *out_adaptive = false;
     if (!v || !*v) {
         source = "AWS_RETRY_MODE";
         v = cfg->getenv ? cfg->getenv(cfg->env_ctx, source) : getenv(source);
     }
-    if (!v || !*v || ascii_ieq(v, "adaptive"))
+    if (!v || !*v)
         return 0;
+    if (ascii_ieq(v, "adaptive")) {
+        *out_adaptive = true;
+        return 0;
+    }
     /* "legacy" is the SDKs' older mode, which the shared config may name
      * for other tools; ibsync's nearest behaviour is standard. */
     if (ascii_ieq(v, "standard") || ascii_ieq(v, "legacy")) {

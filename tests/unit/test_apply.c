@@ -25,6 +25,7 @@ struct fake {
     char log[64][160]; /* "op name" in completion order */
     size_t n;
     const char *fail_name; /* fail any call whose request names this */
+    int throttle_first;    /* answer the first N calls "throttled" */
     int delay_ms;
     int running, max_running;
     volatile sig_atomic_t *cancel_after_first;
@@ -57,7 +58,10 @@ static int fake_call(void *self, struct ibs_value **out, struct ibs_provider_err
     sleep_ms(f->delay_ms);
     pthread_mutex_lock(&f->lock);
     f->running--;
-    if (f->fail_name && name && strcmp(name, f->fail_name) == 0)
+    if (f->throttle_first > 0) {
+        f->throttle_first--;
+        rc = ibs_error_set(IBS_ETHROTTLED, "CallRateLimitExceededException: slow down");
+    } else if (f->fail_name && name && strcmp(name, f->fail_name) == 0)
         rc = ibs_error_set(IBS_EINVALID, "InvalidRequestException: %s is bad", name);
     else if (f->n < 64)
         snprintf(f->log[f->n++], sizeof(f->log[0]), "%s %s", operation,
@@ -347,6 +351,37 @@ static void test_dependency_cycle_is_reported(void **state)
     ibs_plan_release(&plan);
 }
 
+static void test_throttled_actions_pause_everything_and_retry(void **state)
+{
+    struct fake f;
+    struct ibs_provider p = {&fake_ops, &f, "us-east-1", "123456789012"};
+    struct ibs_plan plan;
+    struct ibs_apply_result res;
+    struct ibs_apply_options ao = {0};
+    (void)state;
+    fake_init(&f);
+    setup_plan(&plan);
+    add_action(&plan, IBS_ACTION_CREATE, IBS_KIND_COMPONENT, "c1");
+    add_action(&plan, IBS_ACTION_CREATE, IBS_KIND_COMPONENT, "c2");
+    f.throttle_first = 2; /* still throttled after the client's own retries */
+    ao.parallelism = 1;
+    assert_int_equal(ibs_apply_run(&res, &plan, &p, &ao), 0);
+    assert_int_equal(res.done, 2);
+    assert_int_equal(res.failed, 0);
+    assert_int_equal(f.n, 2);
+    /* Two pauses of at least half the base each. */
+    assert_true(res.elapsed_ms >= 1000);
+    ibs_apply_result_release(&res);
+    /* Throttled past the limit: the action fails. */
+    f.throttle_first = 10;
+    f.n = 0;
+    assert_int_equal(ibs_apply_run(&res, &plan, &p, &ao), IBS_ETHROTTLED);
+    assert_int_equal(res.failed, 1);
+    assert_string_equal(res.errors[0], "CallRateLimitExceededException: slow down");
+    ibs_apply_result_release(&res);
+    ibs_plan_release(&plan);
+}
+
 static void test_client_tokens_are_deterministic_uuids(void **state)
 {
     char t1[37], t2[37], t3[37];
@@ -388,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_completed_actions_are_not_resent),
         cmocka_unit_test(test_cancel_stops_new_actions),
         cmocka_unit_test(test_dependency_cycle_is_reported),
+        cmocka_unit_test(test_throttled_actions_pause_everything_and_retry),
         cmocka_unit_test(test_client_tokens_are_deterministic_uuids),
         cmocka_unit_test(test_semver),
     };

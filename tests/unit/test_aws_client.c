@@ -1281,7 +1281,7 @@ static void test_retry_mode_selection(void **state)
         const char *want; /* NULL: IBS_EINVALID with `error` */
         const char *error;
     } cases[] = {
-        {NULL, no_env, "adaptive", NULL},
+        {NULL, no_env, "standard", NULL},
         {NULL, env_standard, "standard", NULL},
         {NULL, env_legacy, "standard", NULL},
         {"ADAPTIVE", env_standard, "adaptive", NULL},
@@ -1343,6 +1343,7 @@ static void test_adaptive_throttles_wait_for_tokens(void **state)
     (void)state;
 
     fixture_start(&f, steps, 3);
+    f.cfg.retry_mode = "adaptive";
     fixture_open(&f);
     assert_int_equal(call(&out, NULL, &f, "GetComponent", get_component_input), 0);
     ibs_value_free(out);
@@ -1404,6 +1405,7 @@ static void test_adaptive_rate_drops_and_recovers(void **state)
     steps[21] = (struct step){400, "ThrottlingException", "{\"message\":\"Rate exceeded\"}", 0};
     fixture_start(&f, steps, 23);
     f.cfg.max_attempts = 1;
+    f.cfg.retry_mode = "adaptive";
     fixture_open(&f);
     for (int i = 0; i < 21; i++) {
         assert_int_equal(call(&out, NULL, &f, "GetComponent", get_component_input), 0);
@@ -1841,6 +1843,7 @@ static void test_adaptive_threads_share_the_provider_bucket(void **state)
     f.cfg.clock_ctx = &vt;
     f.cfg.sleep_ms = vtime_sleep;
     f.cfg.sleep_ctx = &vt;
+    f.cfg.retry_mode = "adaptive";
     fixture_open(&f);
     assert_int_equal(call(&out, NULL, &f, "GetComponent", get_component_input), IBS_ETHROTTLED);
     assert_int_equal(ibs_aws_provider_stats(&st, f.prov), 0);
