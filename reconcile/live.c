@@ -232,6 +232,73 @@ done:
     return rc;
 }
 
+/* Build versions of every listed version, IBS_LIVE_FANOUT at a time: the
+ * calls are independent, and one after another they would cost a round
+ * trip each on a cold cache. */
+#define IBS_LIVE_FANOUT 8
+
+struct builds_pool {
+    struct kind_job *job;
+    pthread_mutex_t lock; /* next, rc, and the job's counters */
+    size_t next;
+    int rc;
+    char error[512];
+};
+
+static void *builds_worker(void *arg)
+{
+    struct builds_pool *bp = arg;
+
+    for (;;) {
+        struct kind_job local;
+        struct ibs_live_resource *r;
+        int rc;
+
+        pthread_mutex_lock(&bp->lock);
+        if (bp->rc || bp->next >= bp->job->found.count) {
+            pthread_mutex_unlock(&bp->lock);
+            return NULL;
+        }
+        r = bp->job->found.items[bp->next++];
+        pthread_mutex_unlock(&bp->lock);
+        /* Counters per call, merged under the pool's lock. */
+        memset(&local, 0, sizeof(local));
+        local.sh = bp->job->sh;
+        local.kind = bp->job->kind;
+        rc = read_builds(&local, r);
+        pthread_mutex_lock(&bp->lock);
+        bp->job->calls += local.calls;
+        bp->job->hits += local.hits;
+        if (rc && !bp->rc) {
+            bp->rc = rc;
+            snprintf(bp->error, sizeof(bp->error), "%s", ibs_error_last()->message);
+        }
+        pthread_mutex_unlock(&bp->lock);
+    }
+}
+
+static int read_all_builds(struct kind_job *job)
+{
+    struct builds_pool bp;
+    pthread_t threads[IBS_LIVE_FANOUT];
+    size_t started = 0;
+
+    memset(&bp, 0, sizeof(bp));
+    bp.job = job;
+    pthread_mutex_init(&bp.lock, NULL);
+    for (size_t t = 0; t < IBS_LIVE_FANOUT && t < job->found.count; t++, started++)
+        if (pthread_create(&threads[t], NULL, builds_worker, &bp) != 0)
+            break;
+    if (started == 0)
+        builds_worker(&bp);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(threads[t], NULL);
+    pthread_mutex_destroy(&bp.lock);
+    if (bp.rc)
+        return ibs_error_set(bp.rc, "%s", bp.error);
+    return 0;
+}
+
 static int note_account(struct shared *sh, const char *arn)
 {
     char acct[13];
@@ -308,14 +375,12 @@ static int read_kind(struct kind_job *job)
             goto done;
         if ((rc = note_account(job->sh, arn)))
             goto done;
-        if (job->kind == IBS_KIND_COMPONENT || job->kind == IBS_KIND_WORKFLOW) {
-            if ((rc = read_builds(job, r)))
-                goto done;
-        }
         if ((rc = ibs_vec_push(&job->found, r)))
             goto done;
         r = NULL;
     }
+    if (job->kind == IBS_KIND_COMPONENT || job->kind == IBS_KIND_WORKFLOW)
+        rc = read_all_builds(job);
 done:
     live_resource_free(r);
     ibs_value_free(input);
@@ -391,49 +456,44 @@ static int detail_key(struct ibs_buf *key, struct ibs_buf *stamp, const struct i
     return ibs_buf_oom(key) || ibs_buf_oom(stamp) ? IBS_ENOMEM : 0;
 }
 
-int ibs_live_detail(const struct ibs_value **out, struct ibs_live *live, struct ibs_provider *p,
-                    struct ibs_live_resource *r)
+/* The detail of `r`, from the cache or its Get call. `lock` (may be NULL)
+ * guards the cache and the counters when several threads fetch. */
+static int fetch_detail(struct ibs_live *live, struct ibs_provider *p, struct ibs_live_resource *r,
+                        pthread_mutex_t *lock)
 {
     const struct ibs_kind_info *info = ibs_model_kind_info(r->kind);
     struct ibs_value *input = NULL, *answer = NULL, *entry = NULL, *copy = NULL;
     struct ibs_buf key = IBS_BUF_INIT, stamp = IBS_BUF_INIT;
     const struct ibs_value *hit = NULL;
+    bool cached = false;
     int rc;
 
-    *out = NULL;
-    if (r->detail) {
-        *out = r->detail;
-        return 0;
-    }
-    /* ListImagePipelines answers whole ImagePipeline objects: the summary is
-     * the detail, no Get needed. */
-    if (r->kind == IBS_KIND_IMAGE_PIPELINE) {
-        if ((rc = ibs_value_clone(&r->detail, r->summary)))
-            return rc;
-        *out = r->detail;
-        return 0;
-    }
     if ((rc = detail_key(&key, &stamp, r)))
         goto done;
+    if (lock)
+        pthread_mutex_lock(lock);
     if (live->cache && !live->refresh_full && ibs_cache_get(&hit, live->cache, key.ptr) == 0 &&
         hit) {
         const char *s = ibs_value_map_get_str(hit, "stamp");
         const struct ibs_value *d = ibs_value_map_get(hit, "detail");
         if (s && d && strcmp(s, stamp.ptr) == 0) {
-            if ((rc = ibs_value_clone(&r->detail, d)))
-                goto done;
+            rc = ibs_value_clone(&r->detail, d);
             live->cache_hits++;
-            *out = r->detail;
-            goto done;
+            cached = true;
         }
     }
+    if (!cached)
+        live->calls++;
+    if (lock)
+        pthread_mutex_unlock(lock);
+    if (cached || rc)
+        goto done;
     if (!(input = ibs_value_new_map())) {
         rc = IBS_ENOMEM;
         goto done;
     }
     if ((rc = ibs_value_map_set(input, info->arn_member, ibs_value_new_string(r->build_arn))))
         goto done;
-    live->calls++;
     if ((rc = ibs_provider_call(&answer, NULL, p, info->get_op, input)))
         goto done;
     r->detail = ibs_value_map_take(answer, info->get_key);
@@ -445,21 +505,116 @@ int ibs_live_detail(const struct ibs_value **out, struct ibs_live *live, struct 
         if (!(entry = ibs_value_new_map()) ||
             (rc = ibs_value_map_set(entry, "stamp", ibs_value_new_string(stamp.ptr))) ||
             (rc = ibs_value_clone(&copy, r->detail)) ||
-            (rc = ibs_value_map_set(entry, "detail", copy)) ||
-            (rc = ibs_cache_put(live->cache, key.ptr, entry))) {
-            entry = NULL;
+            (rc = ibs_value_map_set(entry, "detail", copy))) {
             rc = rc ? rc : IBS_ENOMEM;
             goto done;
         }
+        if (lock)
+            pthread_mutex_lock(lock);
+        rc = ibs_cache_put(live->cache, key.ptr, entry);
+        if (lock)
+            pthread_mutex_unlock(lock);
         entry = NULL;
     }
-    *out = r->detail;
 done:
     ibs_value_free(entry);
     ibs_buf_release(&key);
     ibs_buf_release(&stamp);
     ibs_value_free(input);
     ibs_value_free(answer);
+    return rc;
+}
+
+int ibs_live_detail(const struct ibs_value **out, struct ibs_live *live, struct ibs_provider *p,
+                    struct ibs_live_resource *r)
+{
+    int rc;
+
+    *out = NULL;
+    if (!r->detail) {
+        /* ListImagePipelines answers whole ImagePipeline objects: the summary
+         * is the detail, no Get needed. */
+        if (r->kind == IBS_KIND_IMAGE_PIPELINE)
+            rc = ibs_value_clone(&r->detail, r->summary);
+        else
+            rc = fetch_detail(live, p, r, NULL);
+        if (rc)
+            return rc;
+    }
+    *out = r->detail;
+    return 0;
+}
+
+struct prefetch_pool {
+    struct ibs_live *live;
+    struct ibs_provider *p;
+    struct ibs_vec todo;  /* struct ibs_live_resource * */
+    pthread_mutex_t lock; /* next, rc, the cache and the counters */
+    size_t next;
+    int rc;
+    char error[512];
+};
+
+static void *prefetch_worker(void *arg)
+{
+    struct prefetch_pool *pp = arg;
+
+    for (;;) {
+        struct ibs_live_resource *r;
+        int rc;
+
+        pthread_mutex_lock(&pp->lock);
+        if (pp->rc || pp->next >= pp->todo.count) {
+            pthread_mutex_unlock(&pp->lock);
+            return NULL;
+        }
+        r = pp->todo.items[pp->next++];
+        pthread_mutex_unlock(&pp->lock);
+        rc = fetch_detail(pp->live, pp->p, r, &pp->lock);
+        if (rc) {
+            pthread_mutex_lock(&pp->lock);
+            if (!pp->rc) {
+                pp->rc = rc;
+                snprintf(pp->error, sizeof(pp->error), "%s", ibs_error_last()->message);
+            }
+            pthread_mutex_unlock(&pp->lock);
+        }
+    }
+}
+
+int ibs_live_prefetch(struct ibs_live *live, struct ibs_provider *p, const char *stack)
+{
+    struct prefetch_pool pp;
+    pthread_t threads[IBS_LIVE_FANOUT];
+    size_t started = 0;
+    int rc = 0;
+
+    memset(&pp, 0, sizeof(pp));
+    pp.live = live;
+    pp.p = p;
+    for (size_t i = 0; i < live->resources.count; i++) {
+        struct ibs_live_resource *r = live->resources.items[i];
+        if (r->detail || !r->stack || strcmp(r->stack, stack) != 0 ||
+            (r->kind != IBS_KIND_INFRASTRUCTURE_CONFIGURATION &&
+             r->kind != IBS_KIND_DISTRIBUTION_CONFIGURATION &&
+             r->kind != IBS_KIND_LIFECYCLE_POLICY))
+            continue;
+        if ((rc = ibs_vec_push(&pp.todo, r)))
+            goto done;
+    }
+    pthread_mutex_init(&pp.lock, NULL);
+    for (size_t t = 0; t < IBS_LIVE_FANOUT && t < pp.todo.count; t++, started++)
+        if (pthread_create(&threads[t], NULL, prefetch_worker, &pp) != 0)
+            break;
+    if (started == 0)
+        prefetch_worker(&pp);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(threads[t], NULL);
+    pthread_mutex_destroy(&pp.lock);
+    if (pp.rc)
+        rc = ibs_error_set(pp.rc, "%s", pp.error);
+done:
+    ibs_vec_release(&pp.todo);
     return rc;
 }
 

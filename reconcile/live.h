@@ -73,6 +73,13 @@ int ibs_live_read(struct ibs_live *live, struct ibs_provider *p);
 int ibs_live_detail(const struct ibs_value **out, struct ibs_live *live, struct ibs_provider *p,
                     struct ibs_live_resource *r);
 
+/*
+ * Fetches, several at a time, the details a plan of `stack` needs for drift
+ * checks (its infrastructure and distribution configurations and lifecycle
+ * policies), so that the plan does not wait for them one by one.
+ */
+int ibs_live_prefetch(struct ibs_live *live, struct ibs_provider *p, const char *stack);
+
 /* All live resources of `kind` called `name` (any version) into `out`
  * (borrowed pointers). Names compare exactly. O(log n): the first call
  * builds an index (not thread-safe). */

@@ -1053,6 +1053,8 @@ int ibs_plan_compute(struct ibs_plan *plan, const struct ibs_model *model, struc
     }
     if ((rc = ibs_plan_fingerprint(&plan->fingerprint, live, plan->stack)))
         goto done;
+    if (!destroy && (rc = ibs_live_prefetch(live, p, plan->stack)))
+        goto done;
     if ((rc = ibs_graph_init(&g, nres)))
         goto done;
     for (size_t i = 0; i < nres; i++) {
