@@ -687,7 +687,7 @@ static int check_stack(struct loader *ld, const struct ibs_value *doc)
     return rc;
 }
 
-static int check_document(struct loader *ld, const char *file, const struct ibs_value *doc)
+static int check_document(struct loader *ld, const char *file, struct ibs_value *doc)
 {
     const struct ibs_value *api, *kindv, *spec;
     const struct ibs_kind_info *info;
@@ -769,8 +769,9 @@ static int check_document(struct loader *ld, const char *file, const struct ibs_
                   ibs_value_type_name(spec->type));
         goto done;
     }
-    if ((rc = ibs_value_clone(&res->spec, spec)))
-        goto done;
+    /* The parsed document is not used again: move its spec into the
+     * resource instead of copying it (specs hold whole documents). */
+    res->spec = ibs_value_map_take(doc, "spec");
     if ((rc = walk_spec(ld, res, file)))
         goto done;
     rc = ibs_api_validate(ld->diags, res->spec, request, "spec", &vo);
