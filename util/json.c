@@ -105,39 +105,6 @@ static int unexpected(const char *s, size_t len, size_t offset)
     return syntax_error(s, len, offset, what);
 }
 
-/* Length of a valid UTF-8 sequence at s (n bytes available), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    uint32_t c;
-    size_t len;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        c = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        c = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        c = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) || c > 0x10ffff ||
-        (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    return len;
-}
-
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -191,6 +158,7 @@ static int lex_string(struct lexer *lx)
     lx->col++;
     for (;;) {
         unsigned char c;
+        uint32_t cp;
         size_t n;
 
         if (i >= lx->len)
@@ -224,7 +192,7 @@ static int lex_string(struct lexer *lx)
             lx->col += 2;
             continue;
         }
-        n = utf8_len((const unsigned char *)s + i, lx->len - i);
+        n = ibs_text_utf8_decode((const unsigned char *)s + i, lx->len - i, &cp);
         if (!n)
             return syntax_error(s, lx->len, i, "invalid UTF-8");
         i += n;

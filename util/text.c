@@ -2,6 +2,7 @@
 #include "util/text.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,4 +88,44 @@ void ibs_text_format_double(char *text, size_t size, double d)
         if (exp >= 0 && exp <= 16)
             snprintf(text, size, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, d);
     }
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (at most n bytes available), or 0
+ * if it is invalid (overlong forms, surrogates and code points above
+ * U+10FFFF are invalid). The code point goes to *cp.
+ */
+size_t ibs_text_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    uint32_t c;
+    size_t len;
+
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        c = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        c = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        c = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) || c > 0x10ffff ||
+        (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return len;
 }

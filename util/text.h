@@ -6,6 +6,7 @@
 #define IBS_UTIL_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Levenshtein distance between a and b, capped at `cap` (returns cap when the
  * distance is at least cap), so long unrelated strings cost little. */
@@ -25,5 +26,12 @@ const char *ibs_text_suggest(const char *word, const char *const *candidates, si
  * 100.0 is "100", not "1e+02"). Used by the JSON and YAML writers.
  */
 void ibs_text_format_double(char *text, size_t size, double d);
+
+/*
+ * Length of the valid UTF-8 sequence at s (at most n bytes available), or 0
+ * if it is invalid (overlong forms, surrogates and code points above
+ * U+10FFFF are invalid). The code point goes to *cp.
+ */
+size_t ibs_text_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 
 #endif

@@ -79,46 +79,6 @@ void ibs_yaml_limits_init(struct ibs_yaml_limits *limits)
 /* Text helpers shared by the parser and the emitter                         */
 
 /*
- * Length of the valid UTF-8 sequence at s (at most n bytes available), or 0
- * if it is invalid (overlong forms, surrogates and code points above
- * U+10FFFF are invalid). The code point goes to *cp.
- */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    uint32_t c;
-    size_t len;
-
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        c = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        c = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        c = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) || c > 0x10ffff ||
-        (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return len;
-}
-
-/*
  * Copies a short, printable excerpt of s into dst for use in messages:
  * control characters are escaped and long text is cut at a character
  * boundary and marked with "...".
@@ -148,7 +108,7 @@ static void excerpt(char *dst, size_t dstsz, const char *s, size_t len)
             i++;
             continue;
         }
-        n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+        n = ibs_text_utf8_decode((const unsigned char *)s + i, len - i, &cp);
         if (n == 0) {
             o += (size_t)snprintf(dst + o, dstsz - o, "\\x%02x", c);
             i++;
@@ -1945,7 +1905,7 @@ static int check_input(struct yparse *p)
             i++;
             continue;
         }
-        n = utf8_decode(s + i, p->len - i, &cp);
+        n = ibs_text_utf8_decode(s + i, p->len - i, &cp);
         if (!n)
             return fatal(p, &none, "invalid UTF-8 at line %u, column %u", line, col);
         i += n;
@@ -2162,7 +2122,7 @@ static bool all_printable(const char *s, size_t len, bool allow_tab_nl)
 {
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+        size_t n = ibs_text_utf8_decode((const unsigned char *)s + i, len - i, &cp);
         if (!n)
             return false;
         if (!printable_inline(cp) && !(allow_tab_nl && (cp == '\t' || cp == '\n')))
@@ -2251,7 +2211,7 @@ static void put_double_quoted(struct ibs_buf *out, const char *s, size_t len)
             i++;
             continue;
         }
-        n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+        n = ibs_text_utf8_decode((const unsigned char *)s + i, len - i, &cp);
         if (!n) {
             /* Not UTF-8: the byte is written as the code point of the same
              * value, which is the best a YAML text can do. */
