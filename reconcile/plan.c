@@ -172,12 +172,6 @@ static int add_conflict(struct planner *pl, const struct ibs_live_resource *l)
     return rc;
 }
 
-static size_t live_index(const struct planner *pl, const struct ibs_live_resource *l)
-{
-    (void)pl;
-    return l->index;
-}
-
 static const char *version_of(void *ctx, const struct ibs_resource *target)
 {
     struct planner *pl = ctx;
@@ -383,8 +377,8 @@ static int plan_versioned(struct planner *pl, const struct ibs_resource *r, stru
     for (size_t i = 0; i < lives.count; i++) {
         struct ibs_live_resource *l = lives.items[i];
         if (!l->stack || strcmp(l->stack, pl->plan->stack) != 0) {
-            size_t li = live_index(pl, l);
-            if (li != SIZE_MAX && !pl->conflicted[li]) {
+            size_t li = l->index;
+            if (!pl->conflicted[li]) {
                 pl->conflicted[li] = true;
                 if ((rc = add_conflict(pl, l)))
                     goto done;
@@ -424,7 +418,7 @@ static int plan_versioned(struct planner *pl, const struct ibs_resource *r, stru
             rc = ibs_error_oom();
             goto done;
         }
-        pl->keep[live_index(pl, current)] = true;
+        pl->keep[current->index] = true;
         if ((rc = set_symbol(pl, r, c->version, current->arn)))
             goto done;
         if ((rc = desired_tags(&want, pl, r, hash)))
@@ -526,14 +520,14 @@ static int plan_mutable(struct planner *pl, const struct ibs_resource *r, struct
     }
     l = lives.items[0];
     if (!l->stack || strcmp(l->stack, pl->plan->stack) != 0) {
-        size_t li = live_index(pl, l);
+        size_t li = l->index;
         if (!pl->conflicted[li]) {
             pl->conflicted[li] = true;
             rc = add_conflict(pl, l);
         }
         goto done;
     }
-    pl->keep[live_index(pl, l)] = true;
+    pl->keep[l->index] = true;
     c->arn = l->arn;
     c->live = l;
     if ((rc = set_symbol(pl, r, NULL, l->arn)))
@@ -723,7 +717,7 @@ static int plan_deletes(struct planner *pl)
         struct ibs_live_resource *prev = i ? superseded.items[i - 1] : NULL;
         run = prev && prev->kind == l->kind && strcmp(prev->name, l->name) == 0 ? run + 1 : 0;
         if (run < (size_t)pl->model->stack.retain_versions)
-            pl->keep[live_index(pl, l)] = true;
+            pl->keep[l->index] = true;
     }
     if ((rc = protect_components(pl)))
         goto done;
