@@ -249,7 +249,8 @@ done:
 
 struct path_frame {
     struct ibs_value *v;
-    char *path;
+    size_t next;        /* the next child to visit */
+    size_t path_len;    /* length of this value's path in the walk's buffer */
     const char *member; /* the member name this value is under (borrowed) */
 };
 
@@ -411,89 +412,74 @@ static int cmp_ref_loc(const void *pa, const void *pb)
     return a->loc.col < b->loc.col ? -1 : a->loc.col > b->loc.col;
 }
 
-/* Walks the spec: replaces {file:} directives and records {ref:} ones. */
+/*
+ * Walks the spec depth-first in source order: replaces {file:} directives
+ * and records {ref:} ones. One path buffer is extended and cut back as the
+ * walk goes, so no node costs an allocation; an explicit stack rather than
+ * recursion, as nesting is only bounded by the YAML reader's limits.
+ */
 static int walk_spec(struct loader *ld, struct ibs_resource *res, const char *doc_file)
 {
-    struct ibs_vec stack = IBS_VEC_INIT;
-    struct path_frame *fr = NULL;
-    int rc = 0;
+    struct path_frame *frames = NULL;
+    struct ibs_buf path = IBS_BUF_INIT;
+    size_t depth = 0, cap = 0;
+    int rc;
 
-    fr = malloc(sizeof(*fr));
-    if (!fr) {
-        rc = ibs_error_oom();
-        goto done;
+    rc = ibs_buf_puts(&path, "spec");
+    if (!rc && (res->spec->type == IBS_VALUE_LIST || res->spec->type == IBS_VALUE_MAP)) {
+        cap = 16;
+        frames = malloc(cap * sizeof(*frames));
+        if (!frames)
+            rc = ibs_error_oom();
+        else
+            frames[depth++] = (struct path_frame){res->spec, 0, path.size, "spec"};
     }
-    fr->v = res->spec;
-    fr->path = strdup("spec");
-    fr->member = "spec";
-    if (!fr->path || (rc = ibs_vec_push(&stack, fr))) {
-        free(fr->path);
-        free(fr);
-        rc = rc ? rc : ibs_error_oom();
-        goto done;
-    }
-    while (stack.count) {
-        fr = ibs_vec_pop(&stack);
-        struct ibs_value *v = fr->v;
-        for (size_t i = 0; !rc && i < v->count; i++) {
-            struct ibs_value **slot;
-            const char *member;
-            char *p;
-            if (v->type == IBS_VALUE_LIST) {
-                slot = &v->u.items[i];
-                member = fr->member;
-                p = child_path(fr->path, NULL, i, true);
-            } else {
-                slot = &v->u.members[i].value;
-                member = v->u.members[i].key;
-                p = child_path(fr->path, member, 0, false);
-            }
+    while (!rc && depth) {
+        struct path_frame *fr;
+        struct ibs_value **slot;
+        const char *member;
+
+        if (depth == cap) {
+            struct path_frame *p = realloc(frames, cap * 2 * sizeof(*frames));
             if (!p) {
-                rc = IBS_ENOMEM;
+                rc = ibs_error_oom();
                 break;
             }
-            if (is_directive(*slot, "file") && (*slot)->count == 1) {
-                rc = resolve_file(ld, res, doc_file, slot, p, member);
-                free(p);
-                continue;
-            }
-            if (is_directive(*slot, "ref")) {
-                rc = record_ref(ld, res, *slot, p, member);
-                free(p);
-                continue;
-            }
-            if ((*slot)->type == IBS_VALUE_LIST || (*slot)->type == IBS_VALUE_MAP) {
-                struct path_frame *child = malloc(sizeof(*child));
-                if (!child) {
-                    free(p);
-                    rc = ibs_error_oom();
-                    break;
-                }
-                child->v = *slot;
-                child->path = p;
-                child->member = member;
-                if ((rc = ibs_vec_push(&stack, child))) {
-                    free(p);
-                    free(child);
-                }
-            } else {
-                free(p);
-            }
+            frames = p;
+            cap *= 2;
         }
-        free(fr->path);
-        free(fr);
+        fr = &frames[depth - 1];
+        if (fr->next == fr->v->count) {
+            depth--;
+            continue;
+        }
+        ibs_buf_truncate(&path, fr->path_len);
+        if (fr->v->type == IBS_VALUE_LIST) {
+            slot = &fr->v->u.items[fr->next];
+            member = fr->member;
+            ibs_buf_printf(&path, "[%zu]", fr->next);
+        } else {
+            slot = &fr->v->u.members[fr->next].value;
+            member = fr->v->u.members[fr->next].key;
+            ibs_buf_putc(&path, '.');
+            ibs_buf_puts(&path, member);
+        }
+        fr->next++;
+        rc = ibs_buf_oom(&path);
         if (rc)
-            goto done;
+            break;
+        if (is_directive(*slot, "file") && (*slot)->count == 1)
+            rc = resolve_file(ld, res, doc_file, slot, path.ptr, member);
+        else if (is_directive(*slot, "ref"))
+            rc = record_ref(ld, res, *slot, path.ptr, member);
+        else if ((*slot)->type == IBS_VALUE_LIST || (*slot)->type == IBS_VALUE_MAP)
+            frames[depth++] = (struct path_frame){*slot, 0, path.size, member};
     }
-    /* The walk is depth-first from a stack; keep refs in source order. */
-    ibs_vec_sort(&res->refs, cmp_ref_loc);
-done:
-    while (stack.count) {
-        fr = ibs_vec_pop(&stack);
-        free(fr->path);
-        free(fr);
-    }
-    ibs_vec_release(&stack);
+    /* Directives inside aliases may come out of order: keep refs in source order. */
+    if (!rc)
+        ibs_vec_sort(&res->refs, cmp_ref_loc);
+    free(frames);
+    ibs_buf_release(&path);
     return rc;
 }
 

@@ -81,8 +81,10 @@ static int show_value(struct ibs_buf *out, const struct ibs_plan *plan, const st
         for (size_t i = 0; i < v->count; i++) {
             if (i)
                 ibs_buf_puts(out, ", ");
-            if (map)
-                ibs_buf_printf(out, "%s: ", v->u.members[i].key);
+            if (map) {
+                ibs_buf_puts(out, v->u.members[i].key);
+                ibs_buf_puts(out, ": ");
+            }
             show_value(out, plan, map ? v->u.members[i].value : v->u.items[i]);
         }
         ibs_buf_putc(out, map ? '}' : ']');
@@ -174,14 +176,22 @@ static int show_member(struct ibs_buf *out, const struct ibs_plan *plan, const c
         int rc = split(&l, v);
         if (!rc) {
             ibs_buf_printf(out, "%s%s %s: <<EOT\n", indent, sign, key);
-            for (size_t i = 0; i < l.n; i++)
-                ibs_buf_printf(out, "%s      %.*s\n", indent, (int)l.len[i], l.p[i]);
+            for (size_t i = 0; i < l.n; i++) {
+                ibs_buf_puts(out, indent);
+                ibs_buf_puts(out, "      ");
+                ibs_buf_put(out, l.p[i], l.len[i]);
+                ibs_buf_putc(out, '\n');
+            }
             ibs_buf_printf(out, "%s    EOT\n", indent);
         }
         lines_free(&l);
         return rc ? rc : ibs_buf_oom(out);
     }
-    ibs_buf_printf(out, "%s%s %s: ", indent, sign, key);
+    ibs_buf_puts(out, indent);
+    ibs_buf_puts(out, sign);
+    ibs_buf_putc(out, ' ');
+    ibs_buf_puts(out, key);
+    ibs_buf_puts(out, ": ");
     show_value(out, plan, v);
     ibs_buf_putc(out, '\n');
     return ibs_buf_oom(out);

@@ -7,10 +7,10 @@
 set -euo pipefail
 
 runtime_pkgs=(ca-certificates libfyaml0 libgit2-1.5 libssh2-1 libcjson1 libcurl4 libssl3
-              libpcre2-8-0 libmicrohttpd12 libsqlite3-0 libxml2)
+              libpcre2-8-0 libmicrohttpd12 libsqlite3-0 libxml2 libnettle8 libjemalloc2)
 build_pkgs=(build-essential cmake ninja-build pkg-config git
             libfyaml-dev libgit2-dev libssh2-1-dev libcjson-dev libcurl4-openssl-dev libssl-dev
-            libpcre2-dev libmicrohttpd-dev libsqlite3-dev libxml2-dev)
+            libpcre2-dev libmicrohttpd-dev libsqlite3-dev libxml2-dev nettle-dev libjemalloc-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format cppcheck python3 time procps
            openssh-server curl jq)
 

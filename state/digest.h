@@ -14,8 +14,9 @@
 
 /*
  * Writes the digest of `len` bytes at `data` (NULL is fine when len is 0)
- * into `out` as 40 hex digits and a NUL. Thread-safe. IBS_ERROR only if the
- * hashing library cannot be initialised or fails.
+ * into `out` as 40 hex digits and a NUL. Thread-safe; always returns 0 (an
+ * int like every other call, so callers need not change should a backend
+ * ever be able to fail).
  */
 int ibs_digest_hex(char out[41], const void *data, size_t len);
 

@@ -80,6 +80,7 @@ int ibs_source_list(struct ibs_vec *out, struct ibs_source *src);
  * with ibs_source_normalize) into a NUL-terminated heap buffer *out of
  * *out_len bytes, owned by the caller. IBS_ENOTFOUND if absent; IBS_EINVALID
  * if larger than `max_size` bytes or if the path is not a regular file.
+ * A source is not thread-safe: read it from one thread at a time.
  */
 int ibs_source_read(char **out, size_t *out_len, struct ibs_source *src, const char *path,
                     size_t max_size);

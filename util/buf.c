@@ -85,18 +85,31 @@ int ibs_buf_putc(struct ibs_buf *buf, char c)
 int ibs_buf_vprintf(struct ibs_buf *buf, const char *fmt, va_list ap)
 {
     va_list cp;
+    size_t room;
     int n;
     int rc;
 
-    va_copy(cp, ap);
-    n = vsnprintf(NULL, 0, fmt, cp);
-    va_end(cp);
-    if (n < 0)
-        return ibs_error_set(IBS_EINVALID, "bad format string");
-    rc = ibs_buf_grow(buf, (size_t)n);
+    /* Format once into the spare room (at least 64 bytes): a second pass
+     * only when the text does not fit. */
+    rc = ibs_buf_grow(buf, 64);
     if (rc)
         return rc;
-    vsnprintf(buf->ptr + buf->size, (size_t)n + 1, fmt, ap);
+    room = buf->asize - buf->size;
+    va_copy(cp, ap);
+    n = vsnprintf(buf->ptr + buf->size, room, fmt, cp);
+    va_end(cp);
+    if (n < 0) {
+        buf->ptr[buf->size] = '\0';
+        return ibs_error_set(IBS_EINVALID, "bad format string");
+    }
+    if ((size_t)n >= room) {
+        rc = ibs_buf_grow(buf, (size_t)n);
+        if (rc) {
+            buf->ptr[buf->size] = '\0';
+            return rc;
+        }
+        vsnprintf(buf->ptr + buf->size, (size_t)n + 1, fmt, ap);
+    }
     buf->size += (size_t)n;
     return 0;
 }

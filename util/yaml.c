@@ -41,6 +41,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1875,12 +1876,28 @@ static int on_event(struct yparse *p, struct fy_event *ev)
 /* ------------------------------------------------------------------------ */
 /* Input checks and libfyaml errors                                         */
 
+/* Line and column (1-based, counted in characters) of byte offset `at`. */
+static void input_position(const struct yparse *p, size_t at, unsigned *line, unsigned *col)
+{
+    const unsigned char *s = (const unsigned char *)p->data;
+
+    *line = 1;
+    *col = 1;
+    for (size_t i = p->len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0 ? 3 : 0; i < at; i++) {
+        if (s[i] == '\n' || (s[i] == '\r' && (i + 1 == p->len || s[i + 1] != '\n'))) {
+            (*line)++;
+            *col = 1;
+        } else if (s[i] != '\r' && (s[i] & 0xc0) != 0x80) {
+            (*col)++; /* continuation bytes belong to the character before */
+        }
+    }
+}
+
 static int check_input(struct yparse *p)
 {
     const unsigned char *s = (const unsigned char *)p->data;
     struct ibs_loc none = {p->file, 0, 0};
     const char *nul;
-    unsigned line = 1, col = 1;
     size_t i = 0;
 
     if (p->len > p->lim.max_input)
@@ -1892,24 +1909,29 @@ static int check_input(struct yparse *p)
     if (p->len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
         i = 3;
     while (i < p->len) {
+        uint64_t word;
         uint32_t cp;
         size_t n;
 
-        if (s[i] < 0x80) {
-            if (s[i] == '\n' || (s[i] == '\r' && (i + 1 == p->len || s[i + 1] != '\n'))) {
-                line++;
-                col = 1;
-            } else if (s[i] != '\r') {
-                col++;
+        /* ASCII eight bytes at a time; the position is counted only for an error. */
+        if (p->len - i >= 8) {
+            memcpy(&word, s + i, 8);
+            if (!(word & UINT64_C(0x8080808080808080))) {
+                i += 8;
+                continue;
             }
+        }
+        if (s[i] < 0x80) {
             i++;
             continue;
         }
         n = ibs_text_utf8_decode(s + i, p->len - i, &cp);
-        if (!n)
+        if (!n) {
+            unsigned line, col;
+            input_position(p, i, &line, &col);
             return fatal(p, &none, "invalid UTF-8 at line %u, column %u", line, col);
+        }
         i += n;
-        col++;
     }
     return 0;
 }
@@ -1931,6 +1953,9 @@ static int check_tab_indentation(struct yparse *p)
     bool in_block = false;
     char quote = 0;
 
+    /* The pattern needs a tab: most files have none. */
+    if (!len || !memchr(s, '\t', len))
+        return 0;
     if (len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
         i = 3;
     while (i < len) {
@@ -2006,6 +2031,18 @@ static void discard_output(struct fy_diag *diag, void *user, const char *buf, si
     (void)len;
 }
 
+/*
+ * libfyaml's default diagnostic configuration, read once:
+ * fy_diag_cfg_default() asks isatty(2) on every call, a system call per
+ * parsed file.
+ */
+static struct fy_diag_cfg diag_cfg_template;
+static pthread_once_t diag_cfg_once = PTHREAD_ONCE_INIT;
+
+static void diag_cfg_init(void)
+{
+    fy_diag_cfg_default(&diag_cfg_template);
+}
 /* Turns the errors libfyaml collected into diagnostics. */
 static int report_fy_errors(struct yparse *p, struct fy_diag *diag)
 {
@@ -2058,7 +2095,8 @@ int ibs_yaml_parse(struct ibs_vec *out, struct ibs_diags *diags, const char *fil
     if (check_input(&p) || check_tab_indentation(&p) || len == 0)
         goto done;
 
-    fy_diag_cfg_default(&dcfg);
+    pthread_once(&diag_cfg_once, diag_cfg_init);
+    dcfg = diag_cfg_template;
     dcfg.fp = NULL;
     dcfg.output_fn = discard_output;
     dcfg.user = NULL;

@@ -667,6 +667,13 @@ static void test_input_validation(void **state)
     expect_error("\xef\xbb\xbf"
                  "a: \xe2\x82\n",
                  0, 0, "invalid UTF-8 at line 1, column 4");
+    /* Long ASCII runs (read eight bytes at a time) around valid multi-byte text. */
+    expect_error("averyveryverylongkey: 0123456789abcdef\r\n"
+                 "b: 0123456789\xc3\xa9"
+                 "0123\xc3\x28xxxxxxxxxxxxxxxx\n",
+                 0, 0, "invalid UTF-8 at line 2, column 19");
+    expect_error("k: 0123456789abcdef0123456789\xe2\x82\xac\xe2\x82\xac 0123456789abcdef\xf0\n", 0,
+                 0, "invalid UTF-8 at line 1, column 49");
 
     ibs_yaml_limits_init(&lim);
     lim.max_input = 10;
