@@ -52,7 +52,8 @@ static int cmd_validate(int argc, char **argv)
         }
         printf("%s\n", model.resources.count ? ")" : "");
     }
-    ibs_model_release(&model);
+    if (ibs_cmd_free_at_exit())
+        ibs_model_release(&model);
     return rc;
 }
 

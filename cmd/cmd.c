@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* clang-format off */
@@ -76,6 +77,16 @@ int ibs_cmd_bad_option(const struct ibs_cmd_entry *entry, char **argv, int opt)
     if (optopt > 0 && optopt < 128 && arg[0] == '-' && arg[1] != '-')
         return ibs_cmd_usage_error(entry, "unknown option '-%c'", optopt);
     return ibs_cmd_usage_error(entry, "unknown option '%s'", arg);
+}
+
+bool ibs_cmd_free_at_exit(void)
+{
+#ifdef IBS_FREE_AT_EXIT
+    return true;
+#else
+    const char *v = getenv("IBSYNC_FREE_AT_EXIT");
+    return v && strcmp(v, "1") == 0;
+#endif
 }
 
 int ibs_cmd_wants_help(const struct ibs_cmd_entry *entry, int argc, char **argv)

@@ -756,11 +756,13 @@ done:
                                      exit_code, now_ms() - started, p);
     resume_release(&res);
     ibs_value_free(saved);
-    ibs_plan_release(&plan);
-    ibs_live_release(&live);
     ibs_lock_release(lock);
     ibs_provider_free(p);
-    ibs_model_release(&model);
+    if (ibs_cmd_free_at_exit()) {
+        ibs_plan_release(&plan);
+        ibs_live_release(&live);
+        ibs_model_release(&model);
+    }
     free(key);
     return exit_code;
 }

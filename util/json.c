@@ -679,41 +679,53 @@ static void newline_indent(struct ibs_buf *out, unsigned flags, size_t depth)
         ibs_buf_puts(out, "  ");
 }
 
+/* Whether member `x` goes before member `y`: by key, ties in stored order. */
+static bool member_before(const struct ibs_member *m, size_t x, size_t y)
+{
+    int c = strcmp(m[x].key, m[y].key);
+    return c < 0 || (c == 0 && x < y);
+}
+
 static _Thread_local const struct ibs_member *sort_base;
 
 static int cmp_member_index(const void *a, const void *b)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int c = strcmp(sort_base[x].key, sort_base[y].key);
-    if (c)
-        return c;
-    return x < y ? -1 : x > y;
+    return member_before(sort_base, x, y) ? -1 : member_before(sort_base, y, x);
 }
 
-/* Member order for writing: as stored, or sorted by key (ties keep their
- * order so that the output is deterministic). NULL when out of memory. */
-static size_t *member_order(const struct ibs_value *v, bool sorted)
+/*
+ * Member order for writing into `order` (v->count entries): as stored, or
+ * sorted by key, ties keeping their order so that the output is
+ * deterministic. Request maps have a handful of members: an insertion sort
+ * for those, qsort (through a thread-local pointer, as it has no context
+ * argument) for large ones.
+ */
+static void member_order(size_t *order, const struct ibs_value *v, bool sorted)
 {
-    size_t *order = malloc(v->count * sizeof(*order));
-    if (!order)
-        return NULL;
-    for (size_t i = 0; i < v->count; i++)
-        order[i] = i;
-    if (sorted) {
-        /* qsort has no context argument: the members go through a
-         * thread-local pointer that is only set during the call. */
+    bool small = v->count <= 16;
+
+    for (size_t i = 0; i < v->count; i++) {
+        size_t j = i;
+        while (sorted && small && j > 0 && member_before(v->u.members, i, order[j - 1])) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    if (sorted && !small) {
         sort_base = v->u.members;
         qsort(order, v->count, sizeof(*order), cmp_member_index);
         sort_base = NULL;
     }
-    return order;
 }
 
 static void write_value(struct ibs_buf *out, const struct ibs_value *v, unsigned flags,
                         size_t depth)
 {
     const char *sep = flags & IBS_JSON_PRETTY ? ": " : ":";
-    size_t *order;
+    size_t small[16], *order;
+    char num[24];
 
     switch (v->type) {
     case IBS_VALUE_NULL:
@@ -723,7 +735,8 @@ static void write_value(struct ibs_buf *out, const struct ibs_value *v, unsigned
         ibs_buf_puts(out, v->num.b ? "true" : "false");
         return;
     case IBS_VALUE_INT:
-        ibs_buf_printf(out, "%" PRId64, v->num.i);
+        snprintf(num, sizeof(num), "%" PRId64, v->num.i);
+        ibs_buf_puts(out, num);
         return;
     case IBS_VALUE_FLOAT:
         write_float(out, v->num.d);
@@ -749,11 +762,13 @@ static void write_value(struct ibs_buf *out, const struct ibs_value *v, unsigned
             ibs_buf_putc(out, '}');
             return;
         }
-        order = member_order(v, flags & IBS_JSON_SORTED);
+        order = v->count <= sizeof(small) / sizeof(small[0]) ? small
+                                                             : malloc(v->count * sizeof(*order));
         if (!order) {
             out->oom = true;
             return;
         }
+        member_order(order, v, flags & IBS_JSON_SORTED);
         for (size_t i = 0; i < v->count; i++) {
             const struct ibs_member *m = &v->u.members[order[i]];
             if (i)
@@ -763,7 +778,8 @@ static void write_value(struct ibs_buf *out, const struct ibs_value *v, unsigned
             ibs_buf_puts(out, sep);
             write_value(out, m->value, flags, depth + 1);
         }
-        free(order);
+        if (order != small)
+            free(order);
         newline_indent(out, flags, depth);
         ibs_buf_putc(out, '}');
         return;

@@ -265,6 +265,32 @@ static void test_write_compact_and_sorted(void **state)
                               "\"é\":true}");
     free(text);
     ibs_value_free(m);
+
+    /* Small maps (insertion sort) and large ones (qsort) give the same
+     * order: bytewise, duplicate keys in their stored order. */
+    for (size_t n = 3; n <= 40; n += 37) {
+        struct ibs_buf want = IBS_BUF_INIT;
+        struct ibs_loc none = {NULL, 0, 0};
+        char key[8];
+
+        m = ibs_value_new_map();
+        for (size_t i = n; i-- > 0;) {
+            snprintf(key, sizeof(key), "k%02zu", i / 2);
+            assert_int_equal(
+                ibs_value_map_append(m, key, strlen(key), none, ibs_value_new_int((int64_t)i)), 0);
+        }
+        for (size_t i = 0; i < n; i++) {
+            /* k00 holds 1 then 0 (stored in that order), k01 holds 3 then 2, ... */
+            size_t v = (i % 2 == 0) ? (i + 1 < n ? i + 1 : i) : i - 1;
+            ibs_buf_printf(&want, "%s\"k%02zu\":%zu", i ? "," : "{", i / 2, v);
+        }
+        ibs_buf_putc(&want, '}');
+        text = write_json(m, IBS_JSON_SORTED);
+        assert_string_equal(text, want.ptr);
+        free(text);
+        ibs_buf_release(&want);
+        ibs_value_free(m);
+    }
 }
 
 static void test_write_pretty(void **state)
