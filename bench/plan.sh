@@ -9,8 +9,9 @@
 #                      (default 10000)
 #   --latency-ms L     the emulator's injected latency per call (default 50)
 #   --parallelism P    ibsync apply --parallelism (default 4, ibsync's default)
-#   --repeat R         runs of the warm plan and of the refresh; the median
-#                      is reported (default 3)
+#   --repeat R         runs of the warm plan, of the refresh and of the
+#                      validate / plan --local figures; the median is
+#                      reported (default 3)
 #   --seed S           seed of tools/gen_stack.py and of the fault PRNG
 #                      (default 1)
 #   --keep             keep the work directory (stacks, request logs, outputs)
@@ -38,7 +39,8 @@
 #          duplicates (more versions or build versions of a name than
 #          planned) and resources missing
 #   5      validate, and plan --local against an empty local account (M
-#          creates), of an M-resource stack, under /usr/bin/time -v
+#          creates), of an M-resource stack, under /usr/bin/time -v, R times
+#          each (median CPU and RSS)
 #
 # Prints the figures, their ratios and which targets are met. Exits 1 only on
 # an error (a failed step, a plan of the unchanged stack that is not empty),
@@ -342,14 +344,23 @@ vtime() {
                                    for (i = 1; i <= n; i++) w = w * 60 + p[i] }
         END { printf "%.2f %.1f %.2f\n", u + s, m / 1024, w }' "$work/$name.time")
 }
-vtime validate-big "$ibsync" validate "$big"
-[ "$RC" = 0 ] || fail_step validate-big "ibsync validate of $local_n resources failed (exit $RC)"
-val_cpu=$CPU val_rss=$RSS val_wall=$VWALL
-vtime plan-local "$ibsync" plan --local="$work/local-account" --state-dir "$work/state-local" "$big"
-[ "$RC" = 0 ] || fail_step plan-local "ibsync plan --local of $local_n resources failed (exit $RC)"
-grep -q "^Plan: $local_n to create" "$work/plan-local.out" ||
-    die "plan --local of an empty account does not plan $local_n creates: $(grep '^Plan:' "$work/plan-local.out")"
-loc_cpu=$CPU loc_rss=$RSS loc_wall=$VWALL
+# Each R times (--repeat): CPU time on a shared virtual machine varies by
+# tens of percent from run to run; the median is reported, with every run.
+val_cpus=() val_rsss=() val_walls=() loc_cpus=() loc_rsss=() loc_walls=()
+for i in $(seq 1 "$repeat"); do
+    vtime "validate-big-$i" "$ibsync" validate "$big"
+    [ "$RC" = 0 ] || fail_step "validate-big-$i" "ibsync validate of $local_n resources failed (exit $RC)"
+    val_cpus+=("$CPU") val_rsss+=("$RSS") val_walls+=("$VWALL")
+    rm -rf "$work/local-account" "$work/state-local"
+    vtime "plan-local-$i" "$ibsync" plan --local="$work/local-account" --state-dir "$work/state-local" "$big"
+    [ "$RC" = 0 ] || fail_step "plan-local-$i" "ibsync plan --local of $local_n resources failed (exit $RC)"
+    grep -q "^Plan: $local_n to create" "$work/plan-local-$i.out" ||
+        die "plan --local of an empty account does not plan $local_n creates: $(grep '^Plan:' "$work/plan-local-$i.out")"
+    loc_cpus+=("$CPU") loc_rsss+=("$RSS") loc_walls+=("$VWALL")
+done
+val_cpu=$(median "${val_cpus[@]}") val_rss=$(median "${val_rsss[@]}") val_wall=$(median "${val_walls[@]}")
+loc_cpu=$(median "${loc_cpus[@]}") loc_rss=$(median "${loc_rsss[@]}") loc_wall=$(median "${loc_walls[@]}")
+val_runs="${val_cpus[*]}" loc_runs="${loc_cpus[*]}"
 
 # ---- report ----------------------------------------------------------------
 
@@ -390,9 +401,9 @@ printf '%-46s %10s %10s   %s\n' "4.  apply of $n creates from empty" "$apply_wal
 printf '%-46s %10s %10s   %s\n' "4b. apply with --throttle-rate 0.1" "$thr_wall" "$thr_calls" \
     "$thr_429 answered 429; $thr_status; duplicates found: $duplicates; missing: $missing"
 printf '%-46s %10s %10s   %s\n' "5.  validate, $local_n resources" "$val_wall" "-" \
-    "CPU $val_cpu s, peak RSS $val_rss MB"
+    "CPU $val_cpu s, peak RSS $val_rss MB (CPU of the runs: $val_runs)"
 printf '%-46s %10s %10s   %s\n' "5b. plan --local, $local_n creates" "$loc_wall" "-" \
-    "CPU $loc_cpu s, peak RSS $loc_rss MB"
+    "CPU $loc_cpu s, peak RSS $loc_rss MB (CPU of the runs: $loc_runs)"
 echo
 echo "targets:"
 printf '  %-52s %s\n' \

@@ -76,7 +76,7 @@ check "and says why" grep -q 'N must be an integer >= 8' "$WORK/err"
 mkdir "$WORK/tmp"
 rc=0
 TMPDIR=$WORK/tmp IBSYNC=$IBSYNC bash "$SRC/bench/plan.sh" "$N" --local-n "$LOCAL_N" \
-    --repeat 1 --latency-ms 10 >"$WORK/out" 2>"$WORK/err" || rc=$?
+    --repeat 2 --latency-ms 10 >"$WORK/out" 2>"$WORK/err" || rc=$?
 check "plan.sh completes (exit 0)" test "$rc" = 0
 check "it removes its work directory" test -z "$(ls -A "$WORK/tmp")"
 
@@ -91,6 +91,8 @@ check "the refresh / plan ratios are printed" \
 for label in "5.  validate, $LOCAL_N resources" "5b. plan --local, $LOCAL_N creates"; do
     check "figure \"$label\" has CPU seconds and peak RSS" \
         bash -c "grep -Eq -- 'CPU [0-9.]+ s, peak RSS [0-9.]+ MB' <<<'$(line "$label")'"
+    check "figure \"$label\" lists the CPU of both runs (--repeat 2)" \
+        bash -c "grep -Eq -- '\(CPU of the runs: [0-9.]+ [0-9.]+\)$' <<<'$(line "$label")'"
 done
 check "the stack line names N resources and depth 3 (component, recipe, pipeline)" \
     grep -Eq "^stack: +$N resources \(.*\), seed 1; dependency depth 3$" "$WORK/out"
