@@ -23,6 +23,7 @@
 #include "util/error.h"
 #include "util/json.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +309,18 @@ static void on_progress(void *ctx, const struct ibs_action *a, enum ibs_apply_ev
     fflush(stdout);
 }
 
+/* The plan text goes out as it is rendered (ibs_render_text_stream). */
+static int write_stdout(void *ctx, const char *data, size_t len)
+{
+    (void)ctx;
+    if (fwrite(data, 1, len, stdout) != len)
+        return ibs_error_set(IBS_EIO, "cannot write the plan to standard output: %s",
+                             strerror(errno));
+    return 0;
+}
+
+static const struct ibs_render_sink stdout_sink = {write_stdout, NULL};
+
 static int write_plan_output(const struct ibs_cmd_run *run, const struct ibs_plan *plan)
 {
     struct ibs_buf out = IBS_BUF_INIT;
@@ -341,7 +354,8 @@ static int write_plan_output(const struct ibs_cmd_run *run, const struct ibs_pla
 
     switch (run->format) {
     case IBS_CMD_FORMAT_TEXT:
-        rc = ibs_render_text(&out, plan, isatty(STDOUT_FILENO) ? IBS_RENDER_COLOR : 0);
+        rc = ibs_render_text_stream(&stdout_sink, plan,
+                                    isatty(STDOUT_FILENO) ? IBS_RENDER_COLOR : 0);
         break;
     case IBS_CMD_FORMAT_MARKDOWN:
         rc = ibs_render_markdown(&out, plan);
@@ -352,8 +366,8 @@ static int write_plan_output(const struct ibs_cmd_run *run, const struct ibs_pla
         ibs_buf_putc(&out, '\n');
         break;
     }
-    if (!rc)
-        fputs(out.ptr, stdout);
+    if (!rc && out.size)
+        rc = write_stdout(NULL, out.ptr, out.size);
     fflush(stdout);
     ibs_value_free(doc);
     ibs_buf_release(&out);

@@ -1067,18 +1067,12 @@ int ibs_plan_compute(struct ibs_plan *plan, const struct ibs_model *model, struc
         goto done;
     for (size_t n = 0; !destroy && n < nres; n++) {
         const struct ibs_resource *r = model->resources.items[order[n]];
-        struct ibs_value *req = NULL, *hashed = NULL;
+        struct ibs_value *req = NULL;
         char hash[41];
 
         if ((rc = ibs_request_build(&req, r, version_of, &pl)))
             goto done;
-        if ((rc = ibs_value_clone(&hashed, req))) {
-            ibs_value_free(req);
-            goto done;
-        }
-        ibs_value_map_remove(hashed, "semanticVersion");
-        rc = ibs_request_hash(hash, r->kind, hashed);
-        ibs_value_free(hashed);
+        rc = ibs_request_hash(hash, r->kind, req, "semanticVersion");
         if (rc) {
             ibs_value_free(req);
             goto done;

@@ -283,8 +283,23 @@ static void header(struct ibs_buf *out, const struct ibs_plan *plan)
         ibs_buf_printf(out, " (commit %.12s)", plan->commit);
 }
 
-int ibs_render_text(struct ibs_buf *out, const struct ibs_plan *plan, unsigned flags)
+/* Hands what `out` holds to the sink (if any) once it holds `at_least` bytes. */
+static int drain(struct ibs_buf *out, const struct ibs_render_sink *sink, size_t at_least)
 {
+    int rc = ibs_buf_oom(out);
+
+    if (rc || !sink || out->size < at_least || !out->size)
+        return rc;
+    rc = sink->write(sink->ctx, out->ptr, out->size);
+    ibs_buf_clear(out);
+    return rc;
+}
+
+static int render_text(struct ibs_buf *out, const struct ibs_render_sink *sink,
+                       const struct ibs_plan *plan, unsigned flags)
+{
+    int rc;
+
     ibs_buf_puts(out, "ibsync plan for ");
     header(out, plan);
     ibs_buf_puts(out, "\n\n");
@@ -304,10 +319,26 @@ int ibs_render_text(struct ibs_buf *out, const struct ibs_plan *plan, unsigned f
                        a->reason);
         action_body(out, plan, a, "      ");
         ibs_buf_putc(out, '\n');
+        if ((rc = drain(out, sink, 64 * 1024)))
+            return rc;
     }
     ibs_render_summary(out, plan);
     ibs_buf_putc(out, '\n');
-    return ibs_buf_oom(out);
+    return drain(out, sink, 0);
+}
+
+int ibs_render_text(struct ibs_buf *out, const struct ibs_plan *plan, unsigned flags)
+{
+    return render_text(out, NULL, plan, flags);
+}
+
+int ibs_render_text_stream(const struct ibs_render_sink *sink, const struct ibs_plan *plan,
+                           unsigned flags)
+{
+    struct ibs_buf out = IBS_BUF_INIT;
+    int rc = render_text(&out, sink, plan, flags);
+    ibs_buf_release(&out);
+    return rc;
 }
 
 int ibs_render_markdown_marker(struct ibs_buf *out, const char *stack)

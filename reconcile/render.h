@@ -21,6 +21,24 @@ enum {
 /* Appends the text plan. */
 int ibs_render_text(struct ibs_buf *out, const struct ibs_plan *plan, unsigned flags);
 
+/*
+ * Where streamed text goes: `write` gets the text in order, in pieces of up
+ * to about 64 KiB (borrowed for the call), and returns 0 or a negative error
+ * that stops the rendering.
+ */
+struct ibs_render_sink {
+    int (*write)(void *ctx, const char *data, size_t len);
+    void *ctx;
+};
+
+/*
+ * The text plan of ibs_render_text(), handed to `sink` piece by piece
+ * instead of held whole: a plan of 10,000 creates is 11 MB of text. Returns
+ * the sink's error, or IBS_ENOMEM.
+ */
+int ibs_render_text_stream(const struct ibs_render_sink *sink, const struct ibs_plan *plan,
+                           unsigned flags);
+
 /* Appends the Markdown plan (summary table, destructive actions first,
  * details in collapsible sections, the commit and source, the marker). */
 int ibs_render_markdown(struct ibs_buf *out, const struct ibs_plan *plan);

@@ -149,6 +149,8 @@ static int convert(struct ibs_value **out, struct build_ctx *bc, const struct ib
             return ibs_error_set(IBS_EINVALID, "expected a list for %s", shape->name);
         if (!(c = ibs_value_new_list()))
             break;
+        if (v->count)
+            rc = ibs_value_reserve(c, v->count);
         for (size_t i = 0; !rc && i < v->count; i++) {
             struct ibs_value *item = NULL;
             if ((rc = convert(&item, bc, v->u.items[i], shape->item)))
@@ -162,7 +164,10 @@ static int convert(struct ibs_value **out, struct build_ctx *bc, const struct ib
             return ibs_error_set(IBS_EINVALID, "expected a map for %s", shape->name);
         if (!(c = ibs_value_new_map()))
             break;
-        rc = convert_members(c, bc, v, shape);
+        if (v->count)
+            rc = ibs_value_reserve(c, v->count);
+        if (!rc)
+            rc = convert_members(c, bc, v, shape);
         break;
     }
     if (!c)
@@ -259,18 +264,37 @@ int ibs_request_resolve(struct ibs_value **out, const struct ibs_value *request,
     return 0;
 }
 
-int ibs_request_hash(char out[41], enum ibs_kind kind, const struct ibs_value *request)
+int ibs_request_hash(char out[41], enum ibs_kind kind, const struct ibs_value *request,
+                     const char *skip)
 {
     struct ibs_buf b = IBS_BUF_INIT;
+    struct ibs_value view;
+    struct ibs_member *kept = NULL;
     int rc;
 
-    ibs_buf_printf(&b, "%s\n", ibs_model_kind_info(kind)->name);
-    if ((rc = ibs_json_write(&b, request, IBS_JSON_SORTED)))
-        goto done;
-    if ((rc = ibs_buf_oom(&b)))
+    /* Without `skip`: a shallow view of the map (the same children, fewer
+     * members) rather than a copy of the whole request. */
+    view = *request;
+    if (skip && request->type == IBS_VALUE_MAP && ibs_value_map_get(request, skip)) {
+        kept = malloc(request->count * sizeof(*kept));
+        if (!kept) {
+            rc = ibs_error_oom();
+            goto done;
+        }
+        view.count = 0;
+        for (size_t i = 0; i < request->count; i++)
+            if (strcmp(request->u.members[i].key, skip) != 0)
+                kept[view.count++] = request->u.members[i];
+        view.cap = view.count;
+        view.u.members = kept;
+    }
+    ibs_buf_puts(&b, ibs_model_kind_info(kind)->name);
+    ibs_buf_putc(&b, '\n');
+    if ((rc = ibs_json_write(&b, &view, IBS_JSON_SORTED)))
         goto done;
     rc = ibs_digest_hex(out, b.ptr, b.size);
 done:
+    free(kept);
     ibs_buf_release(&b);
     return rc;
 }

@@ -52,10 +52,12 @@ bool ibs_request_is_ref(const struct ibs_value *v, const char **out_symbol);
 
 /*
  * The content hash of a request in placeholder form: the digest of its
- * canonical JSON (sorted keys) together with the kind. 40 hex characters
- * into out.
+ * canonical JSON (sorted keys) together with the kind, leaving out the
+ * top-level member `skip` when not NULL (the version of a versioned kind is
+ * not part of its content). 40 hex characters into out.
  */
-int ibs_request_hash(char out[41], enum ibs_kind kind, const struct ibs_value *request);
+int ibs_request_hash(char out[41], enum ibs_kind kind, const struct ibs_value *request,
+                     const char *skip);
 
 /*
  * A clientToken for an action: 36 characters (the API allows 1..36), shaped

@@ -124,15 +124,18 @@ void ibs_value_free(struct ibs_value *v)
     free(v);
 }
 
-static int grow(struct ibs_value *v, size_t elem)
+/* Makes room for `want` elements (at least one more than count), doubling. */
+static int grow_to(struct ibs_value *v, size_t elem, size_t want)
 {
     size_t ncap;
     void *p;
     void *old = v->type == IBS_VALUE_LIST ? (void *)v->u.items : (void *)v->u.members;
 
-    if (v->count < v->cap)
+    if (want <= v->cap)
         return 0;
     ncap = v->cap ? v->cap * 2 : 4;
+    if (ncap < want)
+        ncap = want;
     if (ncap > SIZE_MAX / elem)
         return ibs_error_oom();
     p = realloc(old, ncap * elem);
@@ -144,6 +147,58 @@ static int grow(struct ibs_value *v, size_t elem)
         v->u.members = p;
     v->cap = ncap;
     return 0;
+}
+
+static int grow(struct ibs_value *v, size_t elem)
+{
+    return grow_to(v, elem, v->count + 1);
+}
+
+int ibs_value_reserve(struct ibs_value *v, size_t n)
+{
+    size_t elem;
+
+    if (v->type != IBS_VALUE_LIST && v->type != IBS_VALUE_MAP)
+        return ibs_error_set(IBS_EINVALID, "reserve room in a %s", ibs_value_type_name(v->type));
+    elem = v->type == IBS_VALUE_LIST ? sizeof(struct ibs_value *) : sizeof(struct ibs_member);
+    if (n <= v->cap)
+        return 0;
+    /* Exactly n when the array is new: the caller knows the final size. */
+    if (!v->cap) {
+        void *p;
+        if (n > SIZE_MAX / elem)
+            return ibs_error_oom();
+        p = malloc(n * elem);
+        if (!p)
+            return ibs_error_oom();
+        if (v->type == IBS_VALUE_LIST)
+            v->u.items = p;
+        else
+            v->u.members = p;
+        v->cap = n;
+        return 0;
+    }
+    return grow_to(v, elem, n);
+}
+
+void ibs_value_shrink(struct ibs_value *v)
+{
+    size_t elem;
+    void *p;
+
+    if (!v || (v->type != IBS_VALUE_LIST && v->type != IBS_VALUE_MAP) || v->count == v->cap ||
+        v->count == 0)
+        return;
+    elem = v->type == IBS_VALUE_LIST ? sizeof(struct ibs_value *) : sizeof(struct ibs_member);
+    p = realloc(v->type == IBS_VALUE_LIST ? (void *)v->u.items : (void *)v->u.members,
+                v->count * elem);
+    if (!p)
+        return; /* the larger array stays: still correct */
+    if (v->type == IBS_VALUE_LIST)
+        v->u.items = p;
+    else
+        v->u.members = p;
+    v->cap = v->count;
 }
 
 int ibs_value_list_append(struct ibs_value *list, struct ibs_value *item)
@@ -277,6 +332,8 @@ int ibs_value_clone(struct ibs_value **out, const struct ibs_value *v)
     c->loc = v->loc;
     c->num = v->num;
     if (v->str && (rc = set_text(c, v->str, v->len)))
+        goto done;
+    if (v->count && (rc = ibs_value_reserve(c, v->count)))
         goto done;
     for (size_t i = 0; i < v->count; i++) {
         if (v->type == IBS_VALUE_LIST) {

@@ -73,6 +73,20 @@ struct ibs_value *ibs_value_new_string(const char *s);
 struct ibs_value *ibs_value_new_list(void);
 struct ibs_value *ibs_value_new_map(void);
 
+/*
+ * Gives back the unused capacity of a list's or map's array (they grow by
+ * doubling); for trees that are built once and kept. Never fails: when the
+ * allocator cannot move the array, it stays as it is. Accepts NULL.
+ */
+void ibs_value_shrink(struct ibs_value *v);
+
+/*
+ * Makes room in a list or map for `n` elements in all, so that appending up
+ * to n allocates nothing more (exactly n when it had no array yet).
+ * IBS_EINVALID for a scalar.
+ */
+int ibs_value_reserve(struct ibs_value *v, size_t n);
+
 /* Frees a value and all its children. Accepts NULL. */
 void ibs_value_free(struct ibs_value *v);
 

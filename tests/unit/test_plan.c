@@ -13,6 +13,8 @@
 #include "reconcile/loader.h"
 #include "reconcile/plan.h"
 #include "reconcile/render.h"
+#include "reconcile/request.h"
+#include "state/digest.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -263,6 +265,45 @@ static void test_target_and_exclude(void **state)
     ibs_model_release(&model);
 }
 
+/* The content hash is the digest of "Kind\n" and the sorted JSON, without
+ * the skipped member; the request itself is left as it was. */
+static void test_request_hash_skips_a_member(void **state)
+{
+    const char *canon = "Component\n{\"data\":\"d\",\"name\":\"x\"}";
+    struct ibs_value *req = ibs_value_new_map();
+    char h1[41], h2[41], want[41];
+    (void)state;
+
+    ibs_value_map_set(req, "name", ibs_value_new_string("x"));
+    ibs_value_map_set(req, "semanticVersion", ibs_value_new_string("1.0.0"));
+    ibs_value_map_set(req, "data", ibs_value_new_string("d"));
+    assert_int_equal(ibs_digest_hex(want, canon, strlen(canon)), 0);
+    assert_int_equal(ibs_request_hash(h1, IBS_KIND_COMPONENT, req, "semanticVersion"), 0);
+    assert_string_equal(h1, want);
+    assert_int_equal(req->count, 3);
+    assert_string_equal(req->u.members[1].key, "semanticVersion");
+    /* A member that is not there changes nothing; without skip, it counts. */
+    assert_int_equal(ibs_request_hash(h2, IBS_KIND_COMPONENT, req, "absent"), 0);
+    assert_string_not_equal(h2, want);
+    ibs_value_map_remove(req, "semanticVersion");
+    assert_int_equal(ibs_request_hash(h2, IBS_KIND_COMPONENT, req, NULL), 0);
+    assert_string_equal(h2, want);
+    ibs_value_free(req);
+}
+
+static int collect_sink(void *ctx, const char *data, size_t len)
+{
+    return ibs_buf_put(ctx, data, len);
+}
+
+static int failing_sink(void *ctx, const char *data, size_t len)
+{
+    (void)ctx;
+    (void)data;
+    (void)len;
+    return ibs_error_set(IBS_EIO, "disk full");
+}
+
 static void test_document_round_trip_and_renderings(void **state)
 {
     struct fx *f = *state;
@@ -289,6 +330,17 @@ static void test_document_round_trip_and_renderings(void **state)
         strstr(a.ptr, "Plan: 2 to create, 0 new versions, 0 to update, 0 to tag, 0 to delete.\n"));
     assert_int_equal(ibs_render_text(&b, &back, 0), 0);
     assert_string_equal(a.ptr, b.ptr);
+
+    /* Streamed, the same text arrives; a sink's error stops the rendering. */
+    {
+        struct ibs_buf streamed = IBS_BUF_INIT;
+        struct ibs_render_sink sink = {collect_sink, &streamed};
+        assert_int_equal(ibs_render_text_stream(&sink, &plan, 0), 0);
+        assert_string_equal(streamed.ptr, a.ptr);
+        sink.write = failing_sink;
+        assert_int_equal(ibs_render_text_stream(&sink, &plan, 0), IBS_EIO);
+        ibs_buf_release(&streamed);
+    }
 
     assert_int_equal(ibs_render_markdown(&md, &plan), 0);
     assert_int_equal(strncmp(md.ptr, "<!-- ibsync-plan stack=s1 -->\n", 30), 0);
@@ -318,6 +370,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_retain_and_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_target_and_exclude, setup, teardown),
         cmocka_unit_test_setup_teardown(test_document_round_trip_and_renderings, setup, teardown),
+        cmocka_unit_test(test_request_hash_skips_a_member),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include "util/value.h"
 #include "util/vec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,19 @@ static void test_buf_append_and_detach(void **state)
     assert_string_equal(s, "");
     free(s);
     ibs_buf_release(&b);
+
+    /* Text longer than the spare room is formatted again once grown. */
+    {
+        char big[300];
+        memset(big, 'y', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        assert_int_equal(ibs_buf_puts(&b, "ab"), 0);
+        assert_int_equal(ibs_buf_printf(&b, "<%s>%d", big, 42), 0);
+        assert_int_equal(b.size, 2 + 1 + 299 + 1 + 2);
+        assert_int_equal(strncmp(b.ptr, "ab<yyy", 6), 0);
+        assert_string_equal(b.ptr + b.size - 4, "y>42");
+        ibs_buf_release(&b);
+    }
 }
 
 static void test_vec_push_pop(void **state)
@@ -124,6 +138,50 @@ static void test_value_map_take_and_remove(void **state)
     ibs_value_free(NULL);
 }
 
+static void test_value_reserve_and_shrink(void **state)
+{
+    struct ibs_value *l = ibs_value_new_list(), *m = ibs_value_new_map(), *s;
+    struct ibs_loc none = {NULL, 0, 0};
+    (void)state;
+
+    /* Exactly the reserved room on a new array; appending beyond it grows. */
+    assert_int_equal(ibs_value_reserve(l, 3), 0);
+    assert_int_equal(l->cap, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ibs_value_list_append(l, ibs_value_new_int(i)), 0);
+    assert_int_equal(l->cap, 3);
+    assert_int_equal(ibs_value_list_append(l, ibs_value_new_int(3)), 0);
+    assert_true(l->cap >= 4);
+    assert_int_equal(ibs_value_reserve(l, 2), 0); /* never shrinks */
+    assert_true(l->cap >= 4);
+    for (int i = 4; i < 5; i++)
+        assert_int_equal(ibs_value_list_append(l, ibs_value_new_int(i)), 0);
+    ibs_value_shrink(l);
+    assert_int_equal(l->cap, 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(l->u.items[i]->num.i, i);
+
+    for (int i = 0; i < 5; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(ibs_value_map_append(m, key, strlen(key), none, ibs_value_new_int(i)), 0);
+    }
+    assert_int_equal(m->cap, 8); /* doubled from 4 */
+    ibs_value_shrink(m);
+    assert_int_equal(m->cap, 5);
+    assert_int_equal(ibs_value_map_get(m, "k4")->num.i, 4);
+    assert_int_equal(ibs_value_map_append(m, "k5", 2, none, ibs_value_new_int(5)), 0);
+    assert_int_equal(ibs_value_map_get(m, "k5")->num.i, 5);
+
+    s = ibs_value_new_string("x");
+    assert_int_equal(ibs_value_reserve(s, 2), IBS_EINVALID);
+    ibs_value_shrink(s); /* scalars and NULL: nothing to do */
+    ibs_value_shrink(NULL);
+    ibs_value_free(s);
+    ibs_value_free(l);
+    ibs_value_free(m);
+}
+
 static void test_diags_sorted_and_formatted(void **state)
 {
     struct ibs_diags d;
@@ -167,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_value_equality_ignores_member_order),
         cmocka_unit_test(test_value_numbers_compare_by_value),
         cmocka_unit_test(test_value_map_take_and_remove),
+        cmocka_unit_test(test_value_reserve_and_shrink),
         cmocka_unit_test(test_diags_sorted_and_formatted),
         cmocka_unit_test(test_diags_limit_counts_dropped),
     };
