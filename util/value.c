@@ -124,21 +124,20 @@ void ibs_value_free(struct ibs_value *v)
     free(v);
 }
 
-/* Makes room for `want` elements (at least one more than count), doubling. */
-static int grow_to(struct ibs_value *v, size_t elem, size_t want)
+static size_t elem_size(const struct ibs_value *v)
 {
-    size_t ncap;
-    void *p;
-    void *old = v->type == IBS_VALUE_LIST ? (void *)v->u.items : (void *)v->u.members;
+    return v->type == IBS_VALUE_LIST ? sizeof(struct ibs_value *) : sizeof(struct ibs_member);
+}
 
-    if (want <= v->cap)
-        return 0;
-    ncap = v->cap ? v->cap * 2 : 4;
-    if (ncap < want)
-        ncap = want;
+/* Reallocates a list's or map's array to `ncap` elements (>= count). */
+static int resize(struct ibs_value *v, size_t ncap)
+{
+    size_t elem = elem_size(v);
+    void *p;
+
     if (ncap > SIZE_MAX / elem)
         return ibs_error_oom();
-    p = realloc(old, ncap * elem);
+    p = realloc(v->type == IBS_VALUE_LIST ? (void *)v->u.items : (void *)v->u.members, ncap * elem);
     if (!p)
         return ibs_error_oom();
     if (v->type == IBS_VALUE_LIST)
@@ -149,51 +148,33 @@ static int grow_to(struct ibs_value *v, size_t elem, size_t want)
     return 0;
 }
 
-static int grow(struct ibs_value *v, size_t elem)
+/* Room for one more element, doubling. */
+static int grow(struct ibs_value *v)
 {
-    return grow_to(v, elem, v->count + 1);
+    if (v->count < v->cap)
+        return 0;
+    return resize(v, v->cap ? v->cap * 2 : 4);
 }
 
 int ibs_value_reserve(struct ibs_value *v, size_t n)
 {
-    size_t elem;
-
     if (v->type != IBS_VALUE_LIST && v->type != IBS_VALUE_MAP)
         return ibs_error_set(IBS_EINVALID, "reserve room in a %s", ibs_value_type_name(v->type));
-    elem = v->type == IBS_VALUE_LIST ? sizeof(struct ibs_value *) : sizeof(struct ibs_member);
     if (n <= v->cap)
         return 0;
-    /* Exactly n when the array is new: the caller knows the final size. */
-    if (!v->cap) {
-        void *p;
-        if (n > SIZE_MAX / elem)
-            return ibs_error_oom();
-        p = malloc(n * elem);
-        if (!p)
-            return ibs_error_oom();
-        if (v->type == IBS_VALUE_LIST)
-            v->u.items = p;
-        else
-            v->u.members = p;
-        v->cap = n;
-        return 0;
-    }
-    return grow_to(v, elem, n);
+    /* Exactly n for a new array (the caller knows the final size), else doubling. */
+    return resize(v, v->cap && v->cap * 2 > n ? v->cap * 2 : n);
 }
 
 void ibs_value_shrink(struct ibs_value *v)
 {
-    size_t elem;
-    void *p;
-
     if (!v || (v->type != IBS_VALUE_LIST && v->type != IBS_VALUE_MAP) || v->count == v->cap ||
         v->count == 0)
         return;
-    elem = v->type == IBS_VALUE_LIST ? sizeof(struct ibs_value *) : sizeof(struct ibs_member);
-    p = realloc(v->type == IBS_VALUE_LIST ? (void *)v->u.items : (void *)v->u.members,
-                v->count * elem);
+    void *p = realloc(v->type == IBS_VALUE_LIST ? (void *)v->u.items : (void *)v->u.members,
+                      v->count * elem_size(v));
     if (!p)
-        return; /* the larger array stays: still correct */
+        return; /* the larger array stays: still correct, and no error to report */
     if (v->type == IBS_VALUE_LIST)
         v->u.items = p;
     else
@@ -209,7 +190,7 @@ int ibs_value_list_append(struct ibs_value *list, struct ibs_value *item)
         ibs_value_free(item);
         return ibs_error_set(IBS_EINVALID, "append to a %s", ibs_value_type_name(list->type));
     }
-    rc = grow(list, sizeof(struct ibs_value *));
+    rc = grow(list);
     if (rc) {
         ibs_value_free(item);
         return rc;
@@ -228,7 +209,7 @@ int ibs_value_map_append(struct ibs_value *map, const char *key, size_t keylen,
         rc = ibs_error_set(IBS_EINVALID, "set a member of a %s", ibs_value_type_name(map->type));
         goto fail;
     }
-    rc = grow(map, sizeof(struct ibs_member));
+    rc = grow(map);
     if (rc)
         goto fail;
     k = malloc(keylen + 1);
