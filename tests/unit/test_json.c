@@ -271,7 +271,7 @@ static void test_write_compact_and_sorted(void **state)
     for (size_t n = 3; n <= 40; n += 37) {
         struct ibs_buf want = IBS_BUF_INIT;
         struct ibs_loc none = {NULL, 0, 0};
-        char key[8];
+        char key[32];
 
         m = ibs_value_new_map();
         for (size_t i = n; i-- > 0;) {

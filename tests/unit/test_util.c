@@ -162,7 +162,7 @@ static void test_value_reserve_and_shrink(void **state)
         assert_int_equal(l->u.items[i]->num.i, i);
 
     for (int i = 0; i < 5; i++) {
-        char key[8];
+        char key[32];
         snprintf(key, sizeof(key), "k%d", i);
         assert_int_equal(ibs_value_map_append(m, key, strlen(key), none, ibs_value_new_int(i)), 0);
     }
