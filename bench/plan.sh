@@ -274,7 +274,7 @@ walls=() calls=()
 for i in $(seq 1 "$repeat"); do
     timed "tf-refresh-$i" "$log_a" node "${tf[@]}" refresh --concurrency 10 "$work/inventory.json"
     [ "$RC" = 0 ] || fail_step "tf-refresh-$i" "tf_refresh.js refresh failed"
-    walls+=("$(python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["seconds"])' \
+    walls+=("$(python3 -c 'import json, sys; print("%.3f" % json.loads(sys.stdin.read())["seconds"])' \
         <"$work/tf-refresh-$i.out")")
     calls+=("$CALLS")
 done

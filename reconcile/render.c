@@ -175,14 +175,19 @@ static int show_member(struct ibs_buf *out, const struct ibs_plan *plan, const c
         struct lines l = {0};
         int rc = split(&l, v);
         if (!rc) {
-            ibs_buf_printf(out, "%s%s %s: <<EOT\n", indent, sign, key);
+            ibs_buf_puts(out, indent);
+            ibs_buf_puts(out, sign);
+            ibs_buf_putc(out, ' ');
+            ibs_buf_puts(out, key);
+            ibs_buf_puts(out, ": <<EOT\n");
             for (size_t i = 0; i < l.n; i++) {
                 ibs_buf_puts(out, indent);
                 ibs_buf_puts(out, "      ");
                 ibs_buf_put(out, l.p[i], l.len[i]);
                 ibs_buf_putc(out, '\n');
             }
-            ibs_buf_printf(out, "%s    EOT\n", indent);
+            ibs_buf_puts(out, indent);
+            ibs_buf_puts(out, "    EOT\n");
         }
         lines_free(&l);
         return rc ? rc : ibs_buf_oom(out);

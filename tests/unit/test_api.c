@@ -551,6 +551,33 @@ static void test_validate_enum_length_pattern(void **state)
     ibs_diag_release(&d);
 }
 
+/* Lengths are in characters: 1,024 two-byte characters fit a 1,024 limit. */
+static void test_validate_length_counts_characters(void **state)
+{
+    struct ibs_diags d;
+    struct ibs_value *v = component_spec();
+    struct ibs_value *s = repeat('x', 2 * 1025);
+    (void)state;
+    for (size_t i = 0; i < s->len; i += 2)
+        memcpy(s->str + i, "\xc3\xa9", 2);
+    s->str[2 * 1024] = '\0';
+    s->len = 2 * 1024;
+    put(v, "description", 10, 3, s);
+    assert_int_equal(validate(&d, v, "CreateComponentRequest", NULL), 0);
+    assert_int_equal(d.count, 0);
+    ibs_diag_release(&d);
+
+    v = component_spec(); /* validate() took the first one */
+    s = repeat('x', 2 * 1025);
+    for (size_t i = 0; i < s->len; i += 2)
+        memcpy(s->str + i, "\xc3\xa9", 2);
+    put(v, "description", 10, 3, s);
+    assert_int_equal(validate(&d, v, "CreateComponentRequest", NULL), IBS_EINVALID);
+    assert_int_equal(d.count, 1);
+    expect_diag(&d, "length 1025 is more than the maximum length 1024", "spec.description", 10, 16);
+    ibs_diag_release(&d);
+}
+
 static void test_validate_long_value_is_cut(void **state)
 {
     struct ibs_diags d;
@@ -888,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_validate_unknown_member),
         cmocka_unit_test(test_validate_types),
         cmocka_unit_test(test_validate_enum_length_pattern),
+        cmocka_unit_test(test_validate_length_counts_characters),
         cmocka_unit_test(test_validate_long_value_is_cut),
         cmocka_unit_test(test_validate_ranges),
         cmocka_unit_test(test_validate_integer_fits_int32),
