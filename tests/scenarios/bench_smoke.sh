@@ -88,6 +88,8 @@ done
 check "the refresh / plan ratios are printed" \
     bash -c "[[ '$(field "2/1 refresh / warm plan" 1)' =~ ^[0-9.]+x$ &&
                 '$(field "2/1 refresh / warm plan" 2)' =~ ^[0-9.]+x$ ]]"
+check "the wall-time ceiling of the ratio is printed" \
+    bash -c "grep -Eq 'wall time ceiling [0-9.]+x \($N / 10 round trips over [0-9]+ pages of the longest list\)' <<<'$(line "2/1 refresh")'"
 for label in "5.  validate, $LOCAL_N resources" "5b. plan --local, $LOCAL_N creates"; do
     check "figure \"$label\" has CPU seconds and peak RSS" \
         bash -c "grep -Eq -- 'CPU [0-9.]+ s, peak RSS [0-9.]+ MB' <<<'$(line "$label")'"
