@@ -361,7 +361,7 @@ static int write_plan_output(const struct ibs_cmd_run *run, const struct ibs_pla
         rc = ibs_render_markdown(&out, plan);
         break;
     case IBS_CMD_FORMAT_JSON:
-        if (!(rc = ibs_plan_to_value(&doc, plan)))
+        if (!(rc = ibs_plan_to_value_view(&doc, plan)))
             rc = ibs_json_write(&out, doc, IBS_JSON_PRETTY);
         ibs_buf_putc(&out, '\n');
         break;
@@ -369,7 +369,7 @@ static int write_plan_output(const struct ibs_cmd_run *run, const struct ibs_pla
     if (!rc && out.size)
         rc = write_stdout(NULL, out.ptr, out.size);
     fflush(stdout);
-    ibs_value_free(doc);
+    ibs_plan_value_view_free(doc, plan);
     ibs_buf_release(&out);
     return rc;
 }
@@ -721,13 +721,13 @@ int ibs_cmd_run_reconcile(struct ibs_cmd_run *run)
     }
     if (run->out_file) {
         struct ibs_value *doc = NULL;
-        if ((rc = ibs_plan_to_value(&doc, &plan)) ||
+        if ((rc = ibs_plan_to_value_view(&doc, &plan)) ||
             (rc = ibs_planfile_write(run->out_file, doc))) {
-            ibs_value_free(doc);
+            ibs_plan_value_view_free(doc, &plan);
             exit_code = ibs_cmd_report_error(run->out_file);
             goto done;
         }
-        ibs_value_free(doc);
+        ibs_plan_value_view_free(doc, &plan);
         fprintf(stderr, "Saved the plan to %s; apply it with: ibsync apply %s\n", run->out_file,
                 run->out_file);
     }

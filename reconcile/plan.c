@@ -1134,7 +1134,58 @@ static int put_clone(struct ibs_value *map, const char *key, const struct ibs_va
     return ibs_value_map_set(map, key, c);
 }
 
-static int action_to_value(struct ibs_value **out, const struct ibs_action *a)
+/*
+ * put_clone(), or with `borrow` a null placeholder that swap_views() replaces
+ * by the plan's own value once the whole document is built (so that no
+ * failure path can free a borrowed value).
+ */
+static int put_value(struct ibs_value *map, const char *key, const struct ibs_value *v, bool borrow)
+{
+    return put_clone(map, key, borrow ? NULL : v);
+}
+
+/*
+ * The member `key` of map `m` holds `placeholder_or_view`: with `attach`,
+ * replaces a placeholder by the borrowed `v` (freeing the placeholder);
+ * without, detaches `v` again (leaving NULL, which ibs_value_free skips).
+ */
+static void swap_view(struct ibs_value *m, const char *key, const struct ibs_value *v, bool attach)
+{
+    /* m is the view's own (non-const) map: the cast only undoes the getter's const. */
+    struct ibs_member *mem = (struct ibs_member *)ibs_value_map_member(m, key);
+
+    if (!mem || !v)
+        return;
+    if (attach && mem->value && mem->value != v) {
+        ibs_value_free(mem->value);
+        mem->value = (struct ibs_value *)v; /* read only: nothing writes through a view */
+    } else if (!attach && mem->value == v) {
+        mem->value = NULL;
+    }
+}
+
+/* Attaches (or detaches) the plan's values borrowed by a view document. */
+static void swap_views(struct ibs_value *doc, const struct ibs_plan *plan, bool attach)
+{
+    struct ibs_value *actions = (struct ibs_value *)ibs_value_map_get(doc, "actions");
+
+    swap_view(doc, "symbols", plan->symbols, attach);
+    for (size_t i = 0; actions && i < actions->count && i < plan->actions.count; i++) {
+        const struct ibs_action *a = plan->actions.items[i];
+        struct ibs_value *m = actions->u.items[i];
+        struct ibs_value *changes = (struct ibs_value *)ibs_value_map_get(m, "changes");
+
+        swap_view(m, "request", a->request, attach);
+        swap_view(m, "tags", a->tags, attach);
+        for (size_t j = 0; changes && j < changes->count && j < a->diffs.count; j++) {
+            const struct ibs_field_diff *d = a->diffs.items[j];
+            swap_view(changes->u.items[j], "before", d->before, attach);
+            swap_view(changes->u.items[j], "after", d->after, attach);
+        }
+    }
+}
+
+static int action_to_value(struct ibs_value **out, const struct ibs_action *a, bool borrow)
 {
     struct ibs_value *m = ibs_value_new_map(), *deps = ibs_value_new_list();
     struct ibs_value *untag = ibs_value_new_list(), *changes = ibs_value_new_list();
@@ -1156,8 +1207,9 @@ static int action_to_value(struct ibs_value **out, const struct ibs_action *a)
             rc = IBS_ENOMEM;
             break;
         }
-        if ((rc = put_str(c, "path", d->path)) || (rc = put_clone(c, "before", d->before)) ||
-            (rc = put_clone(c, "after", d->after))) {
+        if ((rc = put_str(c, "path", d->path)) ||
+            (rc = put_value(c, "before", d->before, borrow)) ||
+            (rc = put_value(c, "after", d->after, borrow))) {
             ibs_value_free(c);
             break;
         }
@@ -1175,7 +1227,8 @@ static int action_to_value(struct ibs_value **out, const struct ibs_action *a)
         goto done;
     rc = ibs_value_map_set(m, "depends_on", deps);
     deps = NULL;
-    if (rc || (rc = put_clone(m, "request", a->request)) || (rc = put_clone(m, "tags", a->tags)))
+    if (rc || (rc = put_value(m, "request", a->request, borrow)) ||
+        (rc = put_value(m, "tags", a->tags, borrow)))
         goto done;
     rc = ibs_value_map_set(m, "untag", untag);
     untag = NULL;
@@ -1195,7 +1248,7 @@ done:
     return rc;
 }
 
-int ibs_plan_to_value(struct ibs_value **out, const struct ibs_plan *plan)
+static int plan_to_value(struct ibs_value **out, const struct ibs_plan *plan, bool borrow)
 {
     struct ibs_value *doc = ibs_value_new_map(), *actions = ibs_value_new_list();
     struct ibs_value *conflicts = ibs_value_new_list(), *summary = ibs_value_new_map();
@@ -1212,7 +1265,7 @@ int ibs_plan_to_value(struct ibs_value **out, const struct ibs_plan *plan)
         rc = ibs_value_map_set(summary, json_type_names[t], ibs_value_new_int((int64_t)counts[t]));
     for (size_t i = 0; !rc && i < plan->actions.count; i++) {
         struct ibs_value *a = NULL;
-        if (!(rc = action_to_value(&a, plan->actions.items[i])))
+        if (!(rc = action_to_value(&a, plan->actions.items[i], borrow)))
             rc = ibs_value_list_append(actions, a);
     }
     for (size_t i = 0; !rc && i < plan->conflicts.count; i++) {
@@ -1243,7 +1296,7 @@ int ibs_plan_to_value(struct ibs_value **out, const struct ibs_plan *plan)
         goto done;
     rc = ibs_value_map_set(doc, "summary", summary);
     summary = NULL;
-    if (rc || (rc = put_clone(doc, "symbols", plan->symbols)))
+    if (rc || (rc = put_value(doc, "symbols", plan->symbols, borrow)))
         goto done;
     rc = ibs_value_map_set(doc, "conflicts", conflicts);
     conflicts = NULL;
@@ -1261,6 +1314,27 @@ done:
     ibs_value_free(conflicts);
     ibs_value_free(summary);
     return rc;
+}
+
+int ibs_plan_to_value(struct ibs_value **out, const struct ibs_plan *plan)
+{
+    return plan_to_value(out, plan, false);
+}
+
+int ibs_plan_to_value_view(struct ibs_value **out, const struct ibs_plan *plan)
+{
+    int rc = plan_to_value(out, plan, true);
+    if (!rc)
+        swap_views(*out, plan, true);
+    return rc;
+}
+
+void ibs_plan_value_view_free(struct ibs_value *doc, const struct ibs_plan *plan)
+{
+    if (!doc)
+        return;
+    swap_views(doc, plan, false);
+    ibs_value_free(doc);
 }
 
 static int get_str(char **out, const struct ibs_value *m, const char *key, bool required)

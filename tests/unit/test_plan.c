@@ -291,6 +291,51 @@ static void test_request_hash_skips_a_member(void **state)
     ibs_value_free(req);
 }
 
+/* A view document writes the same JSON as a copied one, and freeing it
+ * leaves the plan whole (requests, tags, changed values, symbols). */
+static void test_document_view_borrows(void **state)
+{
+    struct fx *f = *state;
+    struct ibs_plan plan;
+    struct ibs_value *copy = NULL, *view = NULL;
+    struct ibs_buf a = IBS_BUF_INIT, b = IBS_BUF_INIT, t1 = IBS_BUF_INIT, t2 = IBS_BUF_INIT;
+    const struct ibs_action *up;
+
+    plan_text(f, STACK INFRA("box", "t3.micro") COMP("comp-a", "1.0.0", "x"), NULL, &plan, true);
+    ibs_plan_release(&plan);
+    plan_text(f, STACK INFRA("box", "t3.large") COMP("comp-a", "1.0.0", "y") RECIPE, NULL, &plan,
+              false);
+    up = find(&plan, "box", NULL);
+    assert_non_null(up);
+    assert_true(up->diffs.count > 0);
+    assert_int_equal(ibs_render_text(&t1, &plan, 0), 0);
+
+    assert_int_equal(ibs_plan_to_value(&copy, &plan), 0);
+    assert_int_equal(ibs_plan_to_value_view(&view, &plan), 0);
+    assert_int_equal(ibs_json_write(&a, copy, IBS_JSON_PRETTY | IBS_JSON_SORTED), 0);
+    assert_int_equal(ibs_json_write(&b, view, IBS_JSON_PRETTY | IBS_JSON_SORTED), 0);
+    assert_string_equal(a.ptr, b.ptr);
+    assert_non_null(strstr(b.ptr, "\"t3.large\""));
+    ibs_plan_value_view_free(view, &plan);
+    ibs_plan_value_view_free(NULL, &plan);
+
+    /* The plan is untouched: the same text, the same document. */
+    assert_int_equal(ibs_render_text(&t2, &plan, 0), 0);
+    assert_string_equal(t1.ptr, t2.ptr);
+    ibs_buf_clear(&b);
+    assert_int_equal(ibs_plan_to_value_view(&view, &plan), 0);
+    assert_int_equal(ibs_json_write(&b, view, IBS_JSON_PRETTY | IBS_JSON_SORTED), 0);
+    assert_string_equal(a.ptr, b.ptr);
+    ibs_plan_value_view_free(view, &plan);
+
+    ibs_value_free(copy);
+    ibs_buf_release(&a);
+    ibs_buf_release(&b);
+    ibs_buf_release(&t1);
+    ibs_buf_release(&t2);
+    ibs_plan_release(&plan);
+}
+
 static int collect_sink(void *ctx, const char *data, size_t len)
 {
     return ibs_buf_put(ctx, data, len);
@@ -371,6 +416,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_target_and_exclude, setup, teardown),
         cmocka_unit_test_setup_teardown(test_document_round_trip_and_renderings, setup, teardown),
         cmocka_unit_test(test_request_hash_skips_a_member),
+        cmocka_unit_test_setup_teardown(test_document_view_borrows, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
