@@ -672,8 +672,15 @@ static void write_float(struct ibs_buf *out, double d)
 
 static void newline_indent(struct ibs_buf *out, unsigned flags, size_t depth)
 {
+    static const char spaces[] = "\n                                ";
+    size_t n = 1 + 2 * depth;
+
     if (!(flags & IBS_JSON_PRETTY))
         return;
+    if (n <= sizeof(spaces) - 1) {
+        ibs_buf_put(out, spaces, n);
+        return;
+    }
     ibs_buf_putc(out, '\n');
     for (size_t i = 0; i < depth; i++)
         ibs_buf_puts(out, "  ");

@@ -293,6 +293,29 @@ static void test_write_compact_and_sorted(void **state)
     }
 }
 
+/* Indentation past the writer's ready-made run of spaces (16 levels). */
+static void test_write_pretty_deep(void **state)
+{
+    struct ibs_value *root = ibs_value_new_list(), *cur = root;
+    char *text, want[128];
+    (void)state;
+
+    for (int i = 1; i < 20; i++) {
+        struct ibs_value *l = ibs_value_new_list();
+        assert_int_equal(ibs_value_list_append(cur, l), 0);
+        cur = l;
+    }
+    assert_int_equal(ibs_value_list_append(cur, ibs_value_new_int(7)), 0);
+    text = write_json(root, IBS_JSON_PRETTY);
+    /* The 7 sits at depth 20: a newline and 40 spaces before it. */
+    snprintf(want, sizeof(want), "\n%40s7\n%38s]", "", "");
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof(want), "\n%32s[\n", "");
+    assert_non_null(strstr(text, want));
+    free(text);
+    ibs_value_free(root);
+}
+
 static void test_write_pretty(void **state)
 {
     struct ibs_value *m = sample();
@@ -385,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_depth_512_accepted),
         cmocka_unit_test(test_write_compact_and_sorted),
         cmocka_unit_test(test_write_pretty),
+        cmocka_unit_test(test_write_pretty_deep),
         cmocka_unit_test(test_write_appends),
         cmocka_unit_test(test_roundtrip),
     };
