@@ -21,8 +21,9 @@ struct runner {
     struct ibs_provider *p;
     const struct ibs_apply_options *opts;
     struct ibs_apply_result *res;
-    struct ibs_value *symbols; /* "Kind/name@version" -> ARN */
-    size_t *pending_deps;      /* per action: dependencies not yet done */
+    struct ibs_value *symbols;     /* "Kind/name@version" -> ARN */
+    struct ibs_value_index *symix; /* index of symbols */
+    size_t *pending_deps;          /* per action: dependencies not yet done */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t running;
@@ -80,7 +81,7 @@ void ibs_apply_result_release(struct ibs_apply_result *r)
 static const char *arn_of(void *ctx, const char *symbol, const char *member)
 {
     struct runner *rn = ctx;
-    struct ibs_value *v = ibs_value_map_get(rn->symbols, symbol);
+    const struct ibs_value *v = ibs_value_index_get(rn->symix, rn->symbols, symbol);
     static _Thread_local char image_arn[1100];
     const char *arn, *p;
 
@@ -365,7 +366,7 @@ static void finish(struct runner *rn, size_t i, int rc, char *arn, const char *e
     if (a->type == IBS_ACTION_CREATE || a->type == IBS_ACTION_NEW_VERSION) {
         char *sym = NULL;
         if (!symbol_of(&sym, a))
-            ibs_value_map_set(rn->symbols, sym, ibs_value_new_string(arn));
+            ibs_value_index_set(rn->symix, rn->symbols, sym, ibs_value_new_string(arn));
         free(sym);
     }
     for (size_t j = 0; j < rn->plan->actions.count; j++) {
@@ -495,7 +496,8 @@ int ibs_apply_run(struct ibs_apply_result *out, const struct ibs_plan *plan, str
         rc = ibs_error_oom();
         goto done;
     }
-    if ((rc = ibs_value_clone(&rn.symbols, plan->symbols)))
+    if ((rc = ibs_value_clone(&rn.symbols, plan->symbols)) ||
+        (rc = ibs_value_index_new(&rn.symix, rn.symbols)))
         goto done;
     for (size_t i = 0; i < n; i++)
         rn.pending_deps[i] = ((const struct ibs_action *)plan->actions.items[i])->ndeps;
@@ -545,6 +547,7 @@ int ibs_apply_run(struct ibs_apply_result *out, const struct ibs_plan *plan, str
                            out->skipped, n);
 done:
     out->elapsed_ms = now_ms() - start;
+    ibs_value_index_free(rn.symix);
     ibs_value_free(rn.symbols);
     free(rn.pending_deps);
     free(rn.throttle_tries);

@@ -33,12 +33,12 @@ struct planner {
     struct ibs_live *live;
     struct ibs_provider *p;
     const struct ibs_plan_options *opts;
-    struct choice *choices; /* per model resource */
-    bool *keep;             /* per live resource: matched, not to delete */
-    bool *conflicted;       /* per live resource */
-    char unknown[600];
-    struct ibs_resource **msorted;
-    /* model resources by (kind, name) */ /* arn_or_symbol()'s answer for an unknown ARN */
+    struct choice *choices;        /* per model resource */
+    bool *keep;                    /* per live resource: matched, not to delete */
+    bool *conflicted;              /* per live resource */
+    char unknown[600];             /* arn_or_symbol()'s answer for an unknown ARN */
+    struct ibs_resource **msorted; /* model resources by (kind, name) */
+    struct ibs_value_index *symix; /* index of plan->symbols */
 };
 
 static const char *const type_names[IBS_ACTION_TYPE_COUNT] = {"create", "new version", "update",
@@ -183,10 +183,10 @@ static const char *version_of(void *ctx, const struct ibs_resource *target)
 static const char *arn_or_symbol(void *ctx, const char *symbol, const char *member)
 {
     struct planner *pl = ctx;
-    const char *arn = ibs_value_map_get_str(pl->plan->symbols, symbol);
+    const struct ibs_value *v = ibs_value_index_get(pl->symix, pl->plan->symbols, symbol);
     (void)member;
-    if (arn)
-        return arn;
+    if (v && v->type == IBS_VALUE_STRING)
+        return v->str;
     snprintf(pl->unknown, sizeof(pl->unknown), "(known after apply: %s)", symbol);
     return pl->unknown;
 }
@@ -310,7 +310,7 @@ static int set_symbol(struct planner *pl, const struct ibs_resource *r, const ch
 
     if ((rc = ibs_request_symbol(&sym, r->kind, r->name, version)))
         return rc;
-    rc = ibs_value_map_set(pl->plan->symbols, sym, ibs_value_new_string(arn));
+    rc = ibs_value_index_set(pl->symix, pl->plan->symbols, sym, ibs_value_new_string(arn));
     free(sym);
     return rc;
 }
@@ -1020,7 +1020,7 @@ done:
 int ibs_plan_compute(struct ibs_plan *plan, const struct ibs_model *model, struct ibs_live *live,
                      struct ibs_provider *p, const struct ibs_plan_options *opts)
 {
-    struct planner pl = {plan, model, live, p, opts, NULL, NULL, NULL, {0}, NULL};
+    struct planner pl = {plan, model, live, p, opts, NULL, NULL, NULL, {0}, NULL, NULL};
     struct ibs_graph g;
     size_t *order = NULL;
     size_t nres = model->resources.count;
@@ -1030,7 +1030,7 @@ int ibs_plan_compute(struct ibs_plan *plan, const struct ibs_model *model, struc
     memset(&g, 0, sizeof(g));
     plan->stack = strdup(model->stack.name ? model->stack.name : "default");
     plan->symbols = ibs_value_new_map();
-    if (!plan->stack || !plan->symbols ||
+    if (!plan->stack || !plan->symbols || ibs_value_index_new(&pl.symix, plan->symbols) ||
         (model->commit && !(plan->commit = strdup(model->commit))) ||
         (model->source && !(plan->source = strdup(model->source))) ||
         (p->region && !(plan->region = strdup(p->region))) ||
@@ -1109,6 +1109,7 @@ done:
     free(pl.keep);
     free(pl.conflicted);
     free(order);
+    ibs_value_index_free(pl.symix);
     ibs_graph_release(&g);
     return rc;
 }

@@ -61,17 +61,32 @@ static bool is_multiline(const struct ibs_value *v)
     return v && v->type == IBS_VALUE_STRING && memchr(v->str, '\n', v->len) != NULL;
 }
 
+/* What a rendering reads: the plan, and an index of its symbols (one per
+ * resource: looked up for every placeholder shown). */
+struct view {
+    const struct ibs_plan *plan;
+    struct ibs_value_index *symix;
+};
+
+static int view_init(struct view *vw, const struct ibs_plan *plan)
+{
+    vw->plan = plan;
+    vw->symix = NULL;
+    return plan->symbols ? ibs_value_index_new(&vw->symix, plan->symbols) : 0;
+}
+
 /* Compact JSON of `v` with placeholders shown as ARNs where known. */
-static int show_value(struct ibs_buf *out, const struct ibs_plan *plan, const struct ibs_value *v)
+static int show_value(struct ibs_buf *out, const struct view *vw, const struct ibs_value *v)
 {
     const char *sym;
 
     if (!v)
         return ibs_buf_puts(out, "(none)");
     if (ibs_request_is_ref(v, &sym)) {
-        const char *arn = ibs_value_map_get_str(plan->symbols, sym);
-        if (arn)
-            return ibs_buf_printf(out, "\"%s\"", arn);
+        const struct ibs_value *arn =
+            vw->symix ? ibs_value_index_get(vw->symix, vw->plan->symbols, sym) : NULL;
+        if (arn && arn->type == IBS_VALUE_STRING)
+            return ibs_buf_printf(out, "\"%s\"", arn->str);
         return ibs_buf_printf(out, "(known after apply: %s)", sym);
     }
     if (v->type == IBS_VALUE_LIST || v->type == IBS_VALUE_MAP) {
@@ -85,7 +100,7 @@ static int show_value(struct ibs_buf *out, const struct ibs_plan *plan, const st
                 ibs_buf_puts(out, v->u.members[i].key);
                 ibs_buf_puts(out, ": ");
             }
-            show_value(out, plan, map ? v->u.members[i].value : v->u.items[i]);
+            show_value(out, vw, map ? v->u.members[i].value : v->u.items[i]);
         }
         ibs_buf_putc(out, map ? '}' : ']');
         return ibs_buf_oom(out);
@@ -168,7 +183,7 @@ done:
     return rc;
 }
 
-static int show_member(struct ibs_buf *out, const struct ibs_plan *plan, const char *sign,
+static int show_member(struct ibs_buf *out, const struct view *vw, const char *sign,
                        const char *key, const struct ibs_value *v, const char *indent)
 {
     if (is_multiline(v)) {
@@ -197,26 +212,26 @@ static int show_member(struct ibs_buf *out, const struct ibs_plan *plan, const c
     ibs_buf_putc(out, ' ');
     ibs_buf_puts(out, key);
     ibs_buf_puts(out, ": ");
-    show_value(out, plan, v);
+    show_value(out, vw, v);
     ibs_buf_putc(out, '\n');
     return ibs_buf_oom(out);
 }
 
-static int show_diff(struct ibs_buf *out, const struct ibs_plan *plan,
-                     const struct ibs_field_diff *d, const char *indent)
+static int show_diff(struct ibs_buf *out, const struct view *vw, const struct ibs_field_diff *d,
+                     const char *indent)
 {
     if (is_multiline(d->before) || is_multiline(d->after)) {
         ibs_buf_printf(out, "%s~ %s:\n", indent, d->path);
         return doc_diff(out, d->before, d->after, indent);
     }
     if (!d->before)
-        return show_member(out, plan, "+", d->path, d->after, indent);
+        return show_member(out, vw, "+", d->path, d->after, indent);
     if (!d->after)
-        return show_member(out, plan, "-", d->path, d->before, indent);
+        return show_member(out, vw, "-", d->path, d->before, indent);
     ibs_buf_printf(out, "%s~ %s: ", indent, d->path);
-    show_value(out, plan, d->before);
+    show_value(out, vw, d->before);
     ibs_buf_puts(out, " -> ");
-    show_value(out, plan, d->after);
+    show_value(out, vw, d->after);
     ibs_buf_putc(out, '\n');
     return ibs_buf_oom(out);
 }
@@ -229,7 +244,7 @@ static int action_title(struct ibs_buf *out, const struct ibs_action *a)
     return ibs_buf_oom(out);
 }
 
-static int action_body(struct ibs_buf *out, const struct ibs_plan *plan, const struct ibs_action *a,
+static int action_body(struct ibs_buf *out, const struct view *vw, const struct ibs_action *a,
                        const char *indent)
 {
     if (a->type == IBS_ACTION_CREATE && a->request) {
@@ -237,11 +252,11 @@ static int action_body(struct ibs_buf *out, const struct ibs_plan *plan, const s
             const struct ibs_member *m = &a->request->u.members[i];
             if (strcmp(m->key, "name") == 0)
                 continue;
-            show_member(out, plan, "+", m->key, m->value, indent);
+            show_member(out, vw, "+", m->key, m->value, indent);
         }
     }
     for (size_t i = 0; i < a->diffs.count; i++)
-        show_diff(out, plan, a->diffs.items[i], indent);
+        show_diff(out, vw, a->diffs.items[i], indent);
     if (a->type != IBS_ACTION_CREATE && a->type != IBS_ACTION_DELETE) {
         for (size_t i = 0; a->tags && i < a->tags->count; i++) {
             char key[300];
@@ -249,7 +264,7 @@ static int action_body(struct ibs_buf *out, const struct ibs_plan *plan, const s
             if (strcmp(a->tags->u.members[i].key, "ibsync:hash") == 0)
                 continue;
             snprintf(key, sizeof(key), "tags.%s", a->tags->u.members[i].key);
-            show_member(out, plan, "~", key, a->tags->u.members[i].value, indent);
+            show_member(out, vw, "~", key, a->tags->u.members[i].value, indent);
         }
         for (size_t i = 0; i < a->untag.count; i++)
             ibs_buf_printf(out, "%s- tags.%s\n", indent, (char *)a->untag.items[i]);
@@ -303,8 +318,11 @@ static int drain(struct ibs_buf *out, const struct ibs_render_sink *sink, size_t
 static int render_text(struct ibs_buf *out, const struct ibs_render_sink *sink,
                        const struct ibs_plan *plan, unsigned flags)
 {
+    struct view vw;
     int rc;
 
+    if ((rc = view_init(&vw, plan)))
+        return rc;
     ibs_buf_puts(out, "ibsync plan for ");
     header(out, plan);
     ibs_buf_puts(out, "\n\n");
@@ -322,14 +340,17 @@ static int render_text(struct ibs_buf *out, const struct ibs_render_sink *sink,
             ibs_buf_printf(out, " (replaces %s)", a->replaces);
         ibs_buf_printf(out, "%s  # %s: %s\n", reset(flags), ibs_action_type_name(a->type),
                        a->reason);
-        action_body(out, plan, a, "      ");
+        action_body(out, &vw, a, "      ");
         ibs_buf_putc(out, '\n');
         if ((rc = drain(out, sink, 64 * 1024)))
-            return rc;
+            goto done;
     }
     ibs_render_summary(out, plan);
     ibs_buf_putc(out, '\n');
-    return drain(out, sink, 0);
+    rc = drain(out, sink, 0);
+done:
+    ibs_value_index_free(vw.symix);
+    return rc;
 }
 
 int ibs_render_text(struct ibs_buf *out, const struct ibs_plan *plan, unsigned flags)
@@ -355,7 +376,11 @@ int ibs_render_markdown(struct ibs_buf *out, const struct ibs_plan *plan)
 {
     size_t per_kind[IBS_KIND_COUNT][IBS_ACTION_TYPE_COUNT];
     size_t destructive = 0;
+    struct view vw;
+    int rc;
 
+    if ((rc = view_init(&vw, plan)))
+        return rc;
     memset(per_kind, 0, sizeof(per_kind));
     for (size_t i = 0; i < plan->actions.count; i++) {
         const struct ibs_action *a = plan->actions.items[i];
@@ -415,9 +440,10 @@ int ibs_render_markdown(struct ibs_buf *out, const struct ibs_plan *plan)
             action_title(out, a);
             ibs_buf_printf(out, "</code> %s: %s</summary>\n\n```diff\n",
                            ibs_action_type_name(a->type), a->reason);
-            action_body(out, plan, a, "");
+            action_body(out, &vw, a, "");
             ibs_buf_puts(out, "```\n\n</details>\n");
         }
     }
+    ibs_value_index_free(vw.symix);
     return ibs_buf_oom(out);
 }

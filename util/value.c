@@ -468,3 +468,117 @@ const char *ibs_value_type_name(enum ibs_value_type type)
     }
     return "unknown";
 }
+
+/* ---- index ---------------------------------------------------------------- */
+
+/*
+ * Open addressing over member positions (position + 1; 0 is an empty slot),
+ * at most half full. Keys are read from the map, so the index holds no
+ * strings of its own; for duplicate keys it keeps the first, as
+ * ibs_value_map_get() finds the first.
+ */
+struct ibs_value_index {
+    size_t cap; /* a power of two */
+    size_t n;
+    size_t *slots;
+};
+
+static uint64_t key_hash(const char *s)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+/* The slot of `key`, or the empty slot where it would go. */
+static size_t *index_slot(const struct ibs_value_index *ix, const struct ibs_value *map,
+                          const char *key)
+{
+    size_t mask = ix->cap - 1;
+    for (size_t i = (size_t)key_hash(key) & mask;; i = (i + 1) & mask) {
+        size_t *s = &ix->slots[i];
+        if (!*s || strcmp(map->u.members[*s - 1].key, key) == 0)
+            return s;
+    }
+}
+
+/* Rebuilds the table for `cap` slots from the map's members. */
+static int index_rehash(struct ibs_value_index *ix, const struct ibs_value *map, size_t cap)
+{
+    size_t *slots = calloc(cap, sizeof(*slots));
+    if (!slots)
+        return ibs_error_oom();
+    free(ix->slots);
+    ix->slots = slots;
+    ix->cap = cap;
+    ix->n = 0;
+    for (size_t i = 0; i < map->count; i++) {
+        size_t *s = index_slot(ix, map, map->u.members[i].key);
+        if (!*s) {
+            *s = i + 1;
+            ix->n++;
+        }
+    }
+    return 0;
+}
+
+int ibs_value_index_new(struct ibs_value_index **out, const struct ibs_value *map)
+{
+    struct ibs_value_index *ix;
+    size_t cap = 16;
+    int rc;
+
+    *out = NULL;
+    if (!map || map->type != IBS_VALUE_MAP)
+        return ibs_error_set(IBS_EINVALID, "index a %s",
+                             map ? ibs_value_type_name(map->type) : "missing value");
+    while (cap < 2 * map->count + 2)
+        cap *= 2;
+    ix = calloc(1, sizeof(*ix));
+    if (!ix)
+        return ibs_error_oom();
+    if ((rc = index_rehash(ix, map, cap))) {
+        free(ix);
+        return rc;
+    }
+    *out = ix;
+    return 0;
+}
+
+const struct ibs_value *ibs_value_index_get(const struct ibs_value_index *ix,
+                                            const struct ibs_value *map, const char *key)
+{
+    const size_t *s = index_slot(ix, map, key);
+    return *s ? map->u.members[*s - 1].value : NULL;
+}
+
+int ibs_value_index_set(struct ibs_value_index *ix, struct ibs_value *map, const char *key,
+                        struct ibs_value *item)
+{
+    struct ibs_loc none = {NULL, 0, 0};
+    size_t *s = index_slot(ix, map, key);
+    int rc;
+
+    if (*s) {
+        struct ibs_member *m = &map->u.members[*s - 1];
+        ibs_value_free(m->value);
+        m->value = item;
+        return 0;
+    }
+    if ((rc = ibs_value_map_append(map, key, strlen(key), none, item)))
+        return rc;
+    if (2 * (ix->n + 1) > ix->cap)
+        return index_rehash(ix, map, ix->cap * 2);
+    *index_slot(ix, map, key) = map->count;
+    ix->n++;
+    return 0;
+}
+
+void ibs_value_index_free(struct ibs_value_index *ix)
+{
+    if (!ix)
+        return;
+    free(ix->slots);
+    free(ix);
+}

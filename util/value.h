@@ -116,6 +116,29 @@ struct ibs_value *ibs_value_map_take(struct ibs_value *map, const char *key);
 
 /* Convenience accessors: NULL / fallback when absent or of another type. */
 const char *ibs_value_map_get_str(const struct ibs_value *map, const char *key);
+
+/*
+ * A hash index of one map's keys, for maps too large for the linear lookups
+ * above (a plan's symbol table holds a member per resource: set and get by
+ * scanning made a 10,000-resource plan quadratic). It holds member
+ * positions, so it stays valid only while the map changes through
+ * ibs_value_index_set() alone; the map must outlive it.
+ */
+struct ibs_value_index;
+
+/* Indexes `map` (IBS_EINVALID if it is not a map). Free with ibs_value_index_free(). */
+int ibs_value_index_new(struct ibs_value_index **out, const struct ibs_value *map);
+
+/* As ibs_value_map_get(map, key), in constant time. Borrowed. */
+const struct ibs_value *ibs_value_index_get(const struct ibs_value_index *ix,
+                                            const struct ibs_value *map, const char *key);
+
+/* As ibs_value_map_set(map, key, item), keeping the index up to date. */
+int ibs_value_index_set(struct ibs_value_index *ix, struct ibs_value *map, const char *key,
+                        struct ibs_value *item);
+
+/* Accepts NULL. The map is not touched. */
+void ibs_value_index_free(struct ibs_value_index *ix);
 bool ibs_value_is_scalar(const struct ibs_value *v);
 
 /*

@@ -182,6 +182,49 @@ static void test_value_reserve_and_shrink(void **state)
     ibs_value_free(m);
 }
 
+/* The index answers as the linear lookups do, through growth, replacement
+ * and duplicate keys (the first one wins, as for ibs_value_map_get). */
+static void test_value_index(void **state)
+{
+    struct ibs_value *m = ibs_value_new_map(), *s = ibs_value_new_string("x");
+    struct ibs_value_index *ix = NULL;
+    struct ibs_loc none = {NULL, 0, 0};
+    char key[32];
+    (void)state;
+
+    assert_int_equal(ibs_value_index_new(&ix, s), IBS_EINVALID);
+    assert_null(ix);
+    /* A map that already holds members, one key twice. */
+    assert_int_equal(ibs_value_map_append(m, "dup", 3, none, ibs_value_new_int(1)), 0);
+    assert_int_equal(ibs_value_map_append(m, "dup", 3, none, ibs_value_new_int(2)), 0);
+    assert_int_equal(ibs_value_index_new(&ix, m), 0);
+    assert_int_equal(ibs_value_index_get(ix, m, "dup")->num.i, 1);
+    assert_null(ibs_value_index_get(ix, m, "absent"));
+
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "Component/c-%d@1.0.%d", i, i % 7);
+        assert_int_equal(ibs_value_index_set(ix, m, key, ibs_value_new_int(i)), 0);
+    }
+    assert_int_equal(m->count, 1002);
+    /* Replacing keeps the member where it is. */
+    assert_int_equal(ibs_value_index_set(ix, m, "Component/c-500@1.0.3", ibs_value_new_int(-5)), 0);
+    assert_int_equal(m->count, 1002);
+    assert_string_equal(m->u.members[502].key, "Component/c-500@1.0.3");
+    assert_int_equal(m->u.members[502].value->num.i, -5);
+    assert_int_equal(ibs_value_index_set(ix, m, "dup", ibs_value_new_int(3)), 0);
+    assert_int_equal(m->u.members[0].value->num.i, 3);
+    assert_int_equal(m->u.members[1].value->num.i, 2);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "Component/c-%d@1.0.%d", i, i % 7);
+        assert_ptr_equal(ibs_value_index_get(ix, m, key), ibs_value_map_get(m, key));
+    }
+    assert_null(ibs_value_index_get(ix, m, "Component/c-1000@1.0.6"));
+    ibs_value_index_free(ix);
+    ibs_value_index_free(NULL);
+    ibs_value_free(m);
+    ibs_value_free(s);
+}
+
 static void test_diags_sorted_and_formatted(void **state)
 {
     struct ibs_diags d;
@@ -226,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_value_numbers_compare_by_value),
         cmocka_unit_test(test_value_map_take_and_remove),
         cmocka_unit_test(test_value_reserve_and_shrink),
+        cmocka_unit_test(test_value_index),
         cmocka_unit_test(test_diags_sorted_and_formatted),
         cmocka_unit_test(test_diags_limit_counts_dropped),
     };
