@@ -1146,9 +1146,10 @@ static int put_value(struct ibs_value *map, const char *key, const struct ibs_va
 }
 
 /*
- * The member `key` of map `m` holds `placeholder_or_view`: with `attach`,
- * replaces a placeholder by the borrowed `v` (freeing the placeholder);
- * without, detaches `v` again (leaving NULL, which ibs_value_free skips).
+ * The member `key` of map `m` holds put_value()'s placeholder or the
+ * borrowed `v`: with `attach`, replaces the placeholder by `v` (freeing the
+ * placeholder); without, detaches `v` again (leaving NULL, which
+ * ibs_value_free skips).
  */
 static void swap_view(struct ibs_value *m, const char *key, const struct ibs_value *v, bool attach)
 {

@@ -149,8 +149,7 @@ static int convert(struct ibs_value **out, struct build_ctx *bc, const struct ib
             return ibs_error_set(IBS_EINVALID, "expected a list for %s", shape->name);
         if (!(c = ibs_value_new_list()))
             break;
-        if (v->count)
-            rc = ibs_value_reserve(c, v->count);
+        rc = ibs_value_reserve(c, v->count);
         for (size_t i = 0; !rc && i < v->count; i++) {
             struct ibs_value *item = NULL;
             if ((rc = convert(&item, bc, v->u.items[i], shape->item)))
@@ -164,9 +163,7 @@ static int convert(struct ibs_value **out, struct build_ctx *bc, const struct ib
             return ibs_error_set(IBS_EINVALID, "expected a map for %s", shape->name);
         if (!(c = ibs_value_new_map()))
             break;
-        if (v->count)
-            rc = ibs_value_reserve(c, v->count);
-        if (!rc)
+        if (!(rc = ibs_value_reserve(c, v->count)))
             rc = convert_members(c, bc, v, shape);
         break;
     }
@@ -272,8 +269,8 @@ int ibs_request_hash(char out[41], enum ibs_kind kind, const struct ibs_value *r
     struct ibs_member *kept = NULL;
     int rc;
 
-    /* Without `skip`: a shallow view of the map (the same children, fewer
-     * members) rather than a copy of the whole request. */
+    /* Leaving `skip` out: a shallow view of the map (the same children,
+     * fewer members) rather than a copy of the whole request. */
     view = *request;
     if (skip && request->type == IBS_VALUE_MAP && ibs_value_map_get(request, skip)) {
         kept = malloc(request->count * sizeof(*kept));

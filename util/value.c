@@ -129,23 +129,29 @@ static size_t elem_size(const struct ibs_value *v)
     return v->type == IBS_VALUE_LIST ? sizeof(struct ibs_value *) : sizeof(struct ibs_member);
 }
 
-/* Reallocates a list's or map's array to `ncap` elements (>= count). */
-static int resize(struct ibs_value *v, size_t ncap)
+/* Reallocates a list's or map's array to `ncap` elements (>= count); false
+ * when out of memory, leaving the array as it was. */
+static bool set_cap(struct ibs_value *v, size_t ncap)
 {
     size_t elem = elem_size(v);
     void *p;
 
     if (ncap > SIZE_MAX / elem)
-        return ibs_error_oom();
+        return false;
     p = realloc(v->type == IBS_VALUE_LIST ? (void *)v->u.items : (void *)v->u.members, ncap * elem);
     if (!p)
-        return ibs_error_oom();
+        return false;
     if (v->type == IBS_VALUE_LIST)
         v->u.items = p;
     else
         v->u.members = p;
     v->cap = ncap;
-    return 0;
+    return true;
+}
+
+static int resize(struct ibs_value *v, size_t ncap)
+{
+    return set_cap(v, ncap) ? 0 : ibs_error_oom();
 }
 
 /* Room for one more element, doubling. */
@@ -168,18 +174,10 @@ int ibs_value_reserve(struct ibs_value *v, size_t n)
 
 void ibs_value_shrink(struct ibs_value *v)
 {
-    if (!v || (v->type != IBS_VALUE_LIST && v->type != IBS_VALUE_MAP) || v->count == v->cap ||
-        v->count == 0)
-        return;
-    void *p = realloc(v->type == IBS_VALUE_LIST ? (void *)v->u.items : (void *)v->u.members,
-                      v->count * elem_size(v));
-    if (!p)
-        return; /* the larger array stays: still correct, and no error to report */
-    if (v->type == IBS_VALUE_LIST)
-        v->u.items = p;
-    else
-        v->u.members = p;
-    v->cap = v->count;
+    /* When the array cannot move it stays as it is: still correct, nothing to report. */
+    if (v && (v->type == IBS_VALUE_LIST || v->type == IBS_VALUE_MAP) && v->count &&
+        v->count < v->cap)
+        set_cap(v, v->count);
 }
 
 int ibs_value_list_append(struct ibs_value *list, struct ibs_value *item)

@@ -139,6 +139,7 @@ int ibs_value_index_set(struct ibs_value_index *ix, struct ibs_value *map, const
 
 /* Accepts NULL. The map is not touched. */
 void ibs_value_index_free(struct ibs_value_index *ix);
+
 bool ibs_value_is_scalar(const struct ibs_value *v);
 
 /*

@@ -2081,6 +2081,7 @@ static void diag_cfg_init(void)
 {
     fy_diag_cfg_default(&diag_cfg_template);
 }
+
 /* Turns the errors libfyaml collected into diagnostics. */
 static int report_fy_errors(struct yparse *p, struct fy_diag *diag)
 {
